@@ -1,0 +1,34 @@
+"""The interface every device model offers to ``genz``.
+
+A device maps an :class:`~hwmodels.optable.OperatorTable` to :class:`~hwmodels.optable.OpCosts`
+and tells its memory capacity and idle power, so ``genz.predict`` works the same on a GPU, an
+FPGA or a LUT Tensor Core variant.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from hwmodels.optable import OpCosts, OperatorTable
+
+
+@runtime_checkable
+class Device(Protocol):
+    """A device model. Units: bytes, watts, seconds, joules."""
+
+    name: str
+
+    @property
+    def memory_bytes(self) -> float:
+        """Capacity available to weights, KV cache and activations (bytes)."""
+
+    @property
+    def idle_power_w(self) -> float:
+        """Power drawn while idle (W); genz charges it over each step's time."""
+
+    @property
+    def power_limit_w(self) -> float:
+        """Average power is never reported above this (W)."""
+
+    def cost(self, table: OperatorTable, *, cuda_graphs: bool = True) -> OpCosts:
+        """Per-row, per-configuration time and dynamic energy of one instance of each operator."""
