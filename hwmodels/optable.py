@@ -30,7 +30,8 @@ class OperatorTable:
     for attention rows ``m`` holds query tokens and ``k`` the key/value tokens read.
     ``bytes_read``/``bytes_written`` are main-memory (HBM/DRAM) traffic; ``weight_bytes`` is the
     part of ``bytes_read`` that is weights (what weight-streaming devices such as FlightLLM care
-    about). ``kernels`` is kernel launches per instance (eager-mode overhead, CUDA-graph gaps).
+about). ``kernels`` is kernel launches per instance (eager-mode overhead, CUDA-graph gaps); it
+is per configuration because MoE layers launch one set of kernels per expert that got tokens.
     ``weight_bits`` is the stored width of the row's weights (0 when it has none), so devices with
     bit-serial or lookup-table units can cost low-bit weights.
     """
@@ -39,7 +40,7 @@ class OperatorTable:
     op_class: np.ndarray  # (R,) str, one of OP_CLASSES
     dtype: np.ndarray  # (R,) str compute dtype ("bf16", "fp8", "int8", ...)
     count: np.ndarray  # (R,) float, instances per step
-    kernels: np.ndarray  # (R,) float, kernel launches per instance
+    kernels: np.ndarray  # (R, N) float, kernel launches per instance
     weight_bits: np.ndarray  # (R,) float
     flops: np.ndarray  # (R, N)
     bytes_read: np.ndarray  # (R, N)
@@ -87,7 +88,7 @@ class OperatorTable:
 
         return pd.DataFrame({
             "name": self.name, "op_class": self.op_class, "dtype": self.dtype, "count": self.count,
-            "kernels": self.kernels, "m": self.m[:, config], "n": self.n[:, config], "k": self.k[:, config],
+            "kernels": self.kernels[:, config], "m": self.m[:, config], "n": self.n[:, config], "k": self.k[:, config],
             "flops": self.flops[:, config], "bytes_read": self.bytes_read[:, config],
             "bytes_written": self.bytes_written[:, config], "weight_bytes": self.weight_bytes[:, config],
             "coll_kind": self.coll_kind, "coll_bytes": self.coll_bytes[:, config], "coll_group": self.coll_group,

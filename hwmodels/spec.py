@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -124,7 +124,7 @@ def parse_gpu(data: dict, where: str = "gpu") -> GPUSpec:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _gpu_files() -> dict[str, Path]:
     names: dict[str, Path] = {}
     for p in sorted((DATA_DIR / "gpus").glob("*.json")):
@@ -145,7 +145,7 @@ def hardware_names() -> list[str]:
     return sorted(_gpu_files())
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_gpu(name: str) -> GPUSpec:
     """A shipped GPU by name or alias (case-insensitive), or a JSON file by path."""
     key = str(name).strip().lower()
@@ -160,7 +160,7 @@ def load_gpu(name: str) -> GPUSpec:
     raise ValueError(f"hardware: unknown hardware {name!r}.{hint} Known: {', '.join(list_gpus())}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_link(name: str) -> LinkSpec:
     """A shipped link (``nvlink4``, ``pcie5``, ``ib-ndr400``...) by name."""
     path = DATA_DIR / "links" / f"{name}.json"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 _MODEL_DIR = Path(__file__).parent / "models"
@@ -241,7 +241,7 @@ def list_models() -> list[str]:
     return sorted(p.stem for p in _MODEL_DIR.glob("*.json"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_preset(name: str) -> Model:
     cfg = json.loads((_MODEL_DIR / f"{name}.json").read_text())
     return Model.from_config(cfg, name=name)

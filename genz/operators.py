@@ -1,0 +1,222 @@
+"""Operators of one model step -> an :class:`~hwmodels.optable.OperatorTable`.
+
+Rows are operator kinds per layer class (``count`` instances per step); values are per device of
+one pipeline stage's tensor/expert group, for N configurations at once. Conventions:
+
+- GEMM y = x W^T with x (m, k), W (n, k): FLOPs 2mnk; bytes = weights (n k, stored width) +
+  input (m k, activation width) + output (m n, 16 bits). Weights are read once per instance and
+  not at all when m = 0.
+- Causal attention counts half the score matrix (FLOPs 4 H d per query-key pair); decode reads
+  each sequence's KV cache at its length, each KV head once (GQA).
+- MoE: with uniform routing of T tokens to top-k of E experts, E (1 - (1 - k/E)^T) distinct
+  experts are touched per layer (their weights are read, one kernel set each); prefill touches all.
+- Assumption: embeddings, LM head and router stay in 16 bits whatever the weight precision
+  (vLLM and BitNet leave them unquantized); elementwise work runs on 16-bit activations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genz.runtime import Runtime, load_runtime
+from genz.shapes import StepShape
+from hwmodels.optable import OperatorTable
+from workloads import Model, Precision
+
+
+class _Rows:
+    """Accumulates rows; every per-configuration value is broadcast to (N,)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.cols: dict[str, list] = {k: [] for k in (
+            "name", "op_class", "dtype", "count", "kernels", "weight_bits", "flops", "bytes_read",
+            "bytes_written", "weight_bytes", "m", "n", "k", "coll_kind", "coll_bytes", "coll_group",
+            "coll_scope")}
+        self._zero = np.zeros(n)
+
+    def add(self, name, op_class, dtype, count, kernels, *, flops=0.0, read=0.0, write=0.0,
+            weight=0.0, wbits=0.0, m=0.0, n=0.0, k=0.0, coll_kind="", coll_bytes=0.0, group=1,
+            scope="scale_up") -> None:
+        c = self.cols
+        c["name"].append(name)
+        c["op_class"].append(op_class)
+        c["dtype"].append(dtype)
+        c["count"].append(float(count))
+        c["weight_bits"].append(float(wbits))
+        c["coll_kind"].append(coll_kind)
+        c["coll_group"].append(group)
+        c["coll_scope"].append(scope)
+        z = self._zero
+        for key, v in (("kernels", kernels), ("flops", flops), ("bytes_read", read), ("bytes_written", write),
+                       ("weight_bytes", weight), ("m", m), ("n", n), ("k", k), ("coll_bytes", coll_bytes)):
+            c[key].append(z + v)
+
+    def gemm(self, name, m, n, k, count, *, wbits, dtype, act_bytes, kernels, op_class="gemm") -> None:
+        active = m > 0
+        w = n * k * wbits / 8.0 * active
+        self.add(name, op_class, dtype, count, kernels * active, flops=2.0 * m * n * k,
+                 read=w + m * k * act_bytes, write=m * n * 2.0, weight=w, wbits=wbits, m=m, n=n, k=k)
+
+    def table(self) -> OperatorTable:
+        c = self.cols
+        group = np.array([np.max(g) if np.ndim(g) else g for g in c["coll_group"]], dtype=float)
+        return OperatorTable(
+            name=np.array(c["name"]), op_class=np.array(c["op_class"]), dtype=np.array(c["dtype"]),
+            count=np.array(c["count"]), kernels=np.vstack(c["kernels"]), weight_bits=np.array(c["weight_bits"]),
+            flops=np.vstack(c["flops"]), bytes_read=np.vstack(c["bytes_read"]),
+            bytes_written=np.vstack(c["bytes_written"]), weight_bytes=np.vstack(c["weight_bytes"]),
+            m=np.vstack(c["m"]), n=np.vstack(c["n"]), k=np.vstack(c["k"]), coll_kind=np.array(c["coll_kind"]),
+            coll_bytes=np.vstack(c["coll_bytes"]), coll_group=group, coll_scope=np.array(c["coll_scope"]),
+        )
+
+
+def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf16", *, tp=1, pp=1, ep=1,
+                gpus_per_node: int = 8, runtime: Runtime | str = "vllm") -> OperatorTable:
+    """The operator table of one step of ``model`` for every configuration of ``shape``.
+
+    ``tp``, ``pp`` and ``ep`` are scalars (the same split for all N configurations); use one call
+    per split in sweeps (see :func:`genz.sweep.sweep`). Rows cover all layers of all stages, i.e.
+    the path of one (micro-)batch through the whole model, as seen by one device of each stage.
+    """
+    prec = Precision.parse(precision)
+    rt = runtime if isinstance(runtime, Runtime) else load_runtime(runtime)
+    N = len(shape)
+    tp, pp, ep = int(tp), int(pp), int(ep)
+    rows = _Rows(N)
+    a = 4.0 if prec.act_bits >= 32 else 2.0  # elementwise activation width (bytes)
+    ga = prec.act_bytes  # GEMM input width
+    wb, dt = prec.weight_bits, prec.compute_dtype
+    h, L = model.hidden, model.layers
+    dpa = ep // tp if (model.is_moe and ep > tp) else 1  # data-parallel attention groups
+    sh = shape.scaled(dpa) if dpa > 1 else shape
+    T = sh.tokens
+    H_d = model.heads / tp
+    kv_d = max(model.kv_heads / tp, 1.0)
+    d = model.head_dim
+    attn_dtype = "fp8" if (prec.kv_bits <= 8 and dt == "fp8") else ("fp32" if a == 4.0 else "bf16")
+    scope_tp = "scale_up" if tp <= gpus_per_node else "scale_out"
+    g = rt.k("gemm")
+
+    # ---- attention block (all L layers) -------------------------------------------------------
+    rows.add("norm", "norm", "bf16", 2 * L, rt.k("norm"), flops=5.0 * T * h, read=rt.p("norm") / 2 * T * h * a + 2 * h,
+             write=rt.p("norm") / 2 * T * h * a)
+    if model.is_mla:
+        qk = model.qk_nope_head_dim + model.qk_rope_head_dim
+        if model.q_lora_rank:
+            rows.gemm("q_a_proj", T, model.q_lora_rank, h, L, wbits=wb, dtype=dt, act_bytes=ga, kernels=g)
+            rows.gemm("q_b_proj", T, H_d * qk, model.q_lora_rank, L, wbits=wb, dtype=dt, act_bytes=ga, kernels=g)
+        else:
+            rows.gemm("q_proj", T, H_d * qk, h, L, wbits=wb, dtype=dt, act_bytes=ga, kernels=g)
+        rows.gemm("kv_a_proj", T, model.kv_lora_rank + model.qk_rope_head_dim, h, L, wbits=wb, dtype=dt,
+                  act_bytes=ga, kernels=g)
+        rows.gemm("kv_b_proj", T, H_d * (model.qk_nope_head_dim + model.v_head_dim), model.kv_lora_rank, L,
+                  wbits=wb, dtype=dt, act_bytes=ga, kernels=g)
+        rope_elems = T * (H_d + 1) * model.qk_rope_head_dim
+        kv_elems_per_token = model.kv_lora_rank + model.qk_rope_head_dim
+        o_k = H_d * model.v_head_dim
+        pf_flops_pair = 2 * H_d * (qk + model.v_head_dim)
+        pf_kv_bytes_per_key = H_d * (qk + model.v_head_dim) * 2.0
+        dec_flops_pair = 2 * H_d * (2 * model.kv_lora_rank + model.qk_rope_head_dim)
+        dec_kv_bytes_per_key = kv_elems_per_token * prec.kv_bytes
+        q_width = H_d * qk
+    else:
+        rows.gemm("qkv_proj", T, (H_d + 2 * kv_d) * d, h, L, wbits=wb, dtype=dt, act_bytes=ga, kernels=g)
+        rope_elems = T * (H_d + kv_d) * d
+        kv_elems_per_token = 2 * kv_d * d
+        o_k = H_d * d
+        pf_flops_pair = 4 * H_d * d
+        pf_kv_bytes_per_key = 2 * kv_d * d * 2.0
+        dec_flops_pair = 4 * H_d * d
+        dec_kv_bytes_per_key = 2 * kv_d * d * prec.kv_bytes
+        q_width = H_d * d
+    if not model.learned_positions:
+        rows.add("rope", "elementwise", "bf16", L, rt.k("rope"), flops=6.0 * rope_elems,
+                 read=rt.p("rope") / 2 * rope_elems * a, write=rt.p("rope") / 2 * rope_elems * a)
+    kvw = T * kv_elems_per_token
+    rows.add("kv_cache_write", "elementwise", "bf16", L, rt.k("kv_write") * (T > 0),
+             read=rt.p("kv_write") / 2 * kvw * prec.kv_bytes, write=rt.p("kv_write") / 2 * kvw * prec.kv_bytes)
+    pt, dk = sh.prefill_tokens, sh.decode_kv
+    rows.add("attention_prefill", "attention", attn_dtype, L, rt.k("attention") * (pt > 0),
+             flops=pf_flops_pair * sh.prefill_pairs,
+             read=pt * q_width * 2.0 + sh.prefill_kv * pf_kv_bytes_per_key, write=pt * o_k * 2.0,
+             m=pt, n=H_d, k=sh.prefill_kv)
+    rows.add("attention_decode", "attention", attn_dtype, L, rt.k("attention") * (sh.decode_seqs > 0),
+             flops=dec_flops_pair * dk, read=sh.decode_seqs * q_width * 2.0 + dk * dec_kv_bytes_per_key,
+             write=sh.decode_seqs * o_k * 2.0, m=sh.decode_seqs, n=H_d, k=dk)
+    rows.gemm("o_proj", T, h, o_k, L, wbits=wb, dtype=dt, act_bytes=ga, kernels=g)
+    rows.add("residual_add", "elementwise", "bf16", 2 * L, rt.k("residual"), flops=T * h,
+             read=rt.p("residual") * 2 / 3 * T * h * a, write=rt.p("residual") / 3 * T * h * a)
+    if tp > 1:
+        n_ar = L + model.dense_mlp_layers + (model.moe_layers if ep == 1 else 0)
+        rows.add("tp_all_reduce", "collective", "bf16", n_ar, 1.0, coll_kind="all_reduce",
+                 coll_bytes=T * h * a, group=tp, scope=scope_tp)
+
+    # ---- dense MLPs ------------------------------------------------------------------------------
+    def mlp(prefix: str, inter: float, count: int, tokens) -> None:
+        if count <= 0 or inter <= 0:
+            return
+        if model.gated_mlp:
+            rows.gemm(f"{prefix}gate_up_proj", tokens, 2 * inter, h, count, wbits=wb, dtype=dt, act_bytes=ga, kernels=g)
+        else:
+            rows.gemm(f"{prefix}fc1", tokens, inter, h, count, wbits=wb, dtype=dt, act_bytes=ga, kernels=g)
+        elems = tokens * inter
+        rows.add(f"{prefix}activation", "elementwise", "bf16", count, rt.k("act"), flops=4.0 * elems,
+                 read=rt.p("act") * 2 / 3 * elems * a * (2 if model.gated_mlp else 1), write=rt.p("act") / 3 * elems * a)
+        rows.gemm(f"{prefix}down_proj" if model.gated_mlp else f"{prefix}fc2", tokens, h, inter, count,
+                  wbits=wb, dtype=dt, act_bytes=ga, kernels=g)
+
+    mlp("", model.intermediate / tp, model.dense_mlp_layers, T)
+
+    # ---- MoE layers ------------------------------------------------------------------------------
+    if model.is_moe and model.moe_layers:
+        Lm, E, K = model.moe_layers, model.experts, model.top_k
+        T_all = shape.tokens  # tokens of the whole replica's batch
+        rows.gemm("router", T, E, h, Lm, wbits=16, dtype="bf16", act_bytes=2.0, kernels=g, op_class="router")
+        rows.add("router_topk", "router", "bf16", Lm, rt.k("router") * (T > 0), flops=5.0 * T * E,
+                 read=T * E * 4.0, write=T * K * 8.0)
+        e_dev = E / ep
+        i_dev = model.expert_intermediate / (tp if ep == 1 else 1)
+        routed = T_all * K / ep if ep > 1 else T * K
+        touched = 1.0 - (1.0 - K / E) ** T_all
+        active = e_dev * touched
+        m_exp = np.where(active > 0, routed / np.maximum(active, 1e-9), 0.0)
+        for name, n_, k_ in (("experts_gate_up", 2 * i_dev if model.gated_mlp else i_dev, h), ("experts_down", h, i_dev)):
+            w = active * n_ * k_ * wb / 8.0
+            rows.add(name, "gemm", dt, Lm, g * active, flops=2.0 * routed * n_ * k_,
+                     read=w + routed * k_ * ga, write=routed * n_ * 2.0, weight=w, wbits=wb, m=m_exp, n=n_, k=k_)
+        elems = routed * i_dev
+        rows.add("experts_activation", "elementwise", "bf16", Lm, rt.k("act") * active, flops=4.0 * elems,
+                 read=rt.p("act") * 2 / 3 * elems * a * 2, write=rt.p("act") / 3 * elems * a)
+        rows.add("moe_dispatch_combine", "moe_dispatch", "bf16", Lm,
+                 rt.k("moe_per_expert") * active + rt.k("moe_fixed") * (T > 0), flops=2.0 * routed * h,
+                 read=rt.p("moe") / 2 * routed * h * a, write=rt.p("moe") / 2 * routed * h * a)
+        if model.shared_experts:
+            mlp("shared_", model.shared_experts * model.expert_intermediate / tp, Lm, T)
+        if ep > 1:
+            scope_ep = "scale_up" if ep <= gpus_per_node else "scale_out"
+            per_dev = T_all / ep * K * h * ga
+            rows.add("ep_all_to_all", "collective", "bf16", 2 * Lm, 1.0, coll_kind="all_to_all",
+                     coll_bytes=per_dev, group=ep, scope=scope_ep)
+            if tp > 1:
+                rows.add("ep_all_gather", "collective", "bf16", Lm, 1.0, coll_kind="all_gather",
+                         coll_bytes=T * h * a, group=tp, scope=scope_tp)
+
+    # ---- embedding, final norm, LM head ---------------------------------------------------------
+    rows.add("embedding", "embedding", "bf16", 1, rt.k("embedding") * (T > 0), read=T * h * 2.0 + T * 8.0,
+             write=T * h * a)
+    rows.add("final_norm", "norm", "bf16", 1, rt.k("final_norm") * (T > 0), flops=5.0 * T * h,
+             read=rt.p("norm") / 2 * T * h * a, write=rt.p("norm") / 2 * T * h * a)
+    lm = sh.lm_rows
+    rows.gemm("lm_head", lm, model.vocab / tp, h, 1, wbits=16, dtype="bf16" if a == 2.0 else "fp32", act_bytes=2.0,
+              kernels=g, op_class="lm_head")
+    rows.add("sampling", "elementwise", "bf16", 1, rt.k("step") * (lm > 0), read=lm * model.vocab / tp * 2.0,
+             write=lm * 8.0)
+    if tp > 1:
+        rows.add("lm_head_gather", "collective", "bf16", 1, 1.0, coll_kind="all_gather",
+                 coll_bytes=lm * model.vocab * 2.0, group=tp, scope=scope_tp)
+    if pp > 1:
+        scope_pp = "scale_up" if max(tp, ep) * pp <= gpus_per_node else "scale_out"
+        rows.add("pp_send_recv", "collective", "bf16", pp - 1, 1.0, coll_kind="send_recv",
+                 coll_bytes=T * h * a, group=2, scope=scope_pp)
+    return rows.table()

@@ -1,0 +1,185 @@
+"""``predict``: one what-if (or N of them at once) -> latency, throughput, memory, energy.
+
+Timeline of a request batch (``batch`` sequences of ``prompt`` tokens, ``output`` tokens each):
+prefill produces the first token (TTFT), then ``output - 1`` decode steps over contexts
+``prompt .. prompt + output - 2``. Decode cost is evaluated at the first and last context and
+averaged (exact when step time is linear in context, which attention is).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from genz.memory import activation_bytes, kv_bytes_per_token, weight_bytes_per_device
+from genz.operators import build_table
+from genz.parallel import check_parallelism
+from genz.runtime import Runtime, load_runtime
+from genz.shapes import StepShape, decode, prefill
+from hwmodels.device import Device
+from hwmodels.optable import OP_CLASSES, OpCosts, OperatorTable
+from hwmodels.registry import load_device
+from workloads import Model, Precision, load_model
+
+BOUNDS = OpCosts.BOUNDS
+
+
+def _check_positive(name: str, values, allow_zero: bool = False) -> np.ndarray:
+    a = np.atleast_1d(np.asarray(values, dtype=float))
+    bad = a[(a < 0) | (a != np.round(a))] if allow_zero else a[(a < 1) | (a != np.round(a))]
+    if bad.size or not np.isfinite(a).all():
+        lo = 0 if allow_zero else 1
+        raise ValueError(f"{name}: must be an integer >= {lo}, got {bad[0] if bad.size else a[~np.isfinite(a)][0]:g}")
+    return a
+
+
+def step_costs(device: Device, table: OperatorTable, cuda_graphs: bool = True) -> dict:
+    """Sum a table's costs over rows: time, dynamic energy, and breakdowns by class and bound."""
+    c = device.cost(table, cuda_graphs=cuda_graphs)
+    t = c.time_s * table.count[:, None]
+    e = c.energy_j * table.count[:, None]
+    onehot = (table.op_class[None, :] == np.array(OP_CLASSES)[:, None]).astype(float)
+    by_class = onehot @ t
+    by_bound = np.stack([(t * (c.bound == b)).sum(axis=0) for b in range(len(BOUNDS))])
+    return {"time": t.sum(axis=0), "energy": e.sum(axis=0), "by_class": by_class, "by_bound": by_bound,
+            "overhead": (c.overhead_s * table.count[:, None]).sum(axis=0)}
+
+
+def evaluate(model: Model, device: Device, precision: Precision, batch, prompt, output, *, tp: int = 1,
+             pp: int = 1, ep: int = 1, dp: int = 1, cuda_graphs: bool = True,
+             runtime: Runtime | str = "vllm", gpus_per_node: int = 8) -> dict:
+    """Vectorized core of :func:`predict`: arrays of shape (N,) in, a dict of (N,) arrays out."""
+    B, S, Out = np.broadcast_arrays(*(np.atleast_1d(np.asarray(x, dtype=float)) for x in (batch, prompt, output)))
+    n = len(B)
+    mb = np.minimum(B, pp)  # micro-batches
+    b = B / mb
+    factor = (mb + pp - 1) / pp
+    shape = StepShape.concat([prefill(b, S), decode(b, S), decode(b, S + np.maximum(Out - 2, 0))])
+    table = build_table(model, shape, precision, tp=tp, pp=pp, ep=ep, gpus_per_node=gpus_per_node, runtime=runtime)
+    sc = step_costs(device, table, cuda_graphs)
+    t, e = sc["time"], sc["energy"]
+    ttft = t[:n] * factor
+    tpot = 0.5 * (t[n:2 * n] + t[2 * n:]) * factor
+    e2e = ttft + (Out - 1) * tpot
+    dev_stage = max(tp, ep)
+    devices = dev_stage * pp
+    dyn_prefill = e[:n] * mb * dev_stage
+    dyn_decode = 0.5 * (e[n:2 * n] + e[2 * n:]) * mb * dev_stage
+    idle = device.idle_power_w * devices
+    cap = device.power_limit_w * devices
+    en_prefill = np.minimum(dyn_prefill + idle * ttft, cap * ttft)
+    en_decode = np.minimum(dyn_decode + idle * tpot, cap * tpot)
+    energy = en_prefill + (Out - 1) * en_decode
+    # memory on the most loaded device
+    dpa = ep // tp if (model.is_moe and ep > tp) else 1
+    w = weight_bytes_per_device(model, precision, tp, pp, ep)
+    kv = B / dpa * (S + Out) * kv_bytes_per_token(model, precision, tp, pp)
+    act = activation_bytes(model, np.maximum(b * S, b) / dpa, b / dpa, tp)
+    need = w + kv + act
+    cap_b = device.memory_bytes
+    out = {
+        "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e,
+        "throughput_tok_s": dp * B * Out / e2e, "decode_tok_s": dp * B / tpot,
+        "prefill_tok_s": dp * B * S / ttft,
+        "weights_bytes": np.full(n, w), "kv_cache_bytes": kv, "activation_bytes": act, "memory_bytes": need,
+        "capacity_bytes": np.full(n, cap_b), "fits": need <= cap_b, "memory_headroom_bytes": cap_b - need,
+        "energy_j": energy * dp, "energy_per_token_j": energy / (B * Out),
+        "power_w": energy / e2e / devices, "devices": np.full(n, devices * dp),
+        "overhead_s_decode": 0.5 * (sc["overhead"][n:2 * n] + sc["overhead"][2 * n:]) * factor,
+    }
+    for i, cls in enumerate(OP_CLASSES):
+        out[f"prefill_{cls}_s"] = sc["by_class"][i, :n] * factor
+        out[f"decode_{cls}_s"] = 0.5 * (sc["by_class"][i, n:2 * n] + sc["by_class"][i, 2 * n:]) * factor
+    for i, bd in enumerate(BOUNDS):
+        out[f"prefill_{bd}_bound_s"] = sc["by_bound"][i, :n] * factor
+        out[f"decode_{bd}_bound_s"] = 0.5 * (sc["by_bound"][i, n:2 * n] + sc["by_bound"][i, 2 * n:]) * factor
+    return out
+
+
+@dataclass
+class Prediction:
+    """The answer to one what-if, in SI units (seconds, bytes, joules, watts)."""
+
+    model: str
+    hardware: str
+    precision: str
+    batch: int
+    prompt: int
+    output: int
+    tp: int
+    pp: int
+    ep: int
+    dp: int
+    cuda_graphs: bool
+    runtime: str
+    ttft_s: float
+    tpot_s: float
+    e2e_s: float
+    throughput_tok_s: float
+    decode_tok_s: float
+    memory_bytes: float
+    capacity_bytes: float
+    fits: bool
+    memory: dict
+    energy_j: float
+    energy_per_token_j: float
+    power_w: float
+    breakdown: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict with the stable keys of ``genz predict --json``."""
+        return asdict(self)
+
+    def fit_message(self) -> str:
+        gb = 1e9
+        if self.fits:
+            return f"fits: needs {self.memory_bytes / gb:.1f} GB of {self.capacity_bytes / gb:.1f} GB per device"
+        return f"does not fit: needs {self.memory_bytes / gb:.1f} GB, has {self.capacity_bytes / gb:.1f} GB per device"
+
+
+def check_inputs(model: Model, batch, prompt, output, tp, pp, ep, dp) -> None:
+    """Raise ``ValueError`` naming the flag for impossible numbers."""
+    _check_positive("batch", batch)
+    _check_positive("prompt", prompt)
+    _check_positive("output", output)
+    check_parallelism(model, tp, pp, ep, dp)
+
+
+def predict(model: str | Model = "llama-3-8b", hardware: str | Device = "h200", *, batch: int = 1,
+            prompt: int = 1024, output: int = 128, precision: str | Precision = "bf16", tp: int = 1,
+            pp: int = 1, ep: int = 1, dp: int = 1, cuda_graphs: bool = True, runtime: str = "vllm",
+            profile: str | None = "auto", gpus_per_node: int = 8) -> Prediction:
+    """Latency, throughput, memory and energy of serving ``batch`` requests of ``prompt`` input and
+    ``output`` generated tokens on ``hardware``.
+
+    >>> p = predict("llama-3-8b", "h200", batch=1, prompt=1024, output=128)
+    >>> p.fits and 0.001 < p.tpot_s < 0.02
+    True
+    """
+    m = load_model(model)
+    prec = Precision.parse(precision)
+    check_inputs(m, batch, prompt, output, tp, pp, ep, dp)
+    dev = load_device(hardware, profile)
+    rt = load_runtime(runtime) if isinstance(runtime, str) else runtime
+    r = evaluate(m, dev, prec, batch, prompt, output, tp=tp, pp=pp, ep=ep, dp=dp, cuda_graphs=cuda_graphs,
+                 runtime=rt, gpus_per_node=gpus_per_node)
+    v = {k: (a[0].item() if hasattr(a[0], "item") else a[0]) for k, a in r.items()}
+    breakdown = {
+        phase: {
+            "by_class_s": {c: v[f"{phase}_{c}_s"] for c in OP_CLASSES if v[f"{phase}_{c}_s"] > 0},
+            "by_bound_s": {b: v[f"{phase}_{b}_bound_s"] for b in BOUNDS},
+        }
+        for phase in ("prefill", "decode")
+    }
+    return Prediction(
+        model=m.name, hardware=getattr(dev, "name", str(hardware)), precision=prec.name, batch=int(batch),
+        prompt=int(prompt), output=int(output), tp=tp, pp=pp, ep=ep, dp=dp, cuda_graphs=cuda_graphs,
+        runtime=rt.name, ttft_s=v["ttft_s"], tpot_s=v["tpot_s"], e2e_s=v["e2e_s"],
+        throughput_tok_s=v["throughput_tok_s"], decode_tok_s=v["decode_tok_s"], memory_bytes=v["memory_bytes"],
+        capacity_bytes=v["capacity_bytes"], fits=bool(v["fits"]),
+        memory={"weights_bytes": v["weights_bytes"], "kv_cache_bytes": v["kv_cache_bytes"],
+                "activation_bytes": v["activation_bytes"], "headroom_bytes": v["memory_headroom_bytes"]},
+        energy_j=v["energy_j"], energy_per_token_j=v["energy_per_token_j"], power_w=v["power_w"],
+        breakdown=breakdown,
+    )
