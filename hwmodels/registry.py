@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from functools import lru_cache
 from pathlib import Path
 
 from hwmodels.device import Device
@@ -11,7 +12,8 @@ from hwmodels.gpu import load_device as load_gpu_device
 from hwmodels.spec import hardware_names as gpu_names
 
 
-def _other_loaders():
+@lru_cache(maxsize=1)
+def _other_loaders() -> tuple:
     """(names, loader) pairs of the non-GPU device families that are installed."""
     out = []
     try:
@@ -24,7 +26,7 @@ def _other_loaders():
         out.append((lut_gpu_names, load_lut_gpu))
     except ImportError:
         pass
-    return out
+    return tuple(out)
 
 
 def all_hardware_names() -> list[str]:
@@ -40,6 +42,17 @@ def load_device(hardware: str | Device, profile: str | Path | EfficiencyProfile 
     :func:`hwmodels.gpu.load_device`)."""
     if not isinstance(hardware, str):
         return hardware
+    if isinstance(profile, str | None):
+        return _load_cached(hardware, profile)
+    return _load(hardware, profile)
+
+
+@lru_cache(maxsize=256)
+def _load_cached(hardware: str, profile: str | None) -> Device:
+    return _load(hardware, profile)
+
+
+def _load(hardware: str, profile) -> Device:
     key = hardware.strip().lower()
     if key in gpu_names() or key.endswith(".json"):
         return load_gpu_device(key if key in gpu_names() else hardware, profile)

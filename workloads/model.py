@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 _MODEL_DIR = Path(__file__).parent / "models"
@@ -238,7 +238,12 @@ class Model:
 
 def list_models() -> list[str]:
     """Names of the shipped presets."""
-    return sorted(p.stem for p in _MODEL_DIR.glob("*.json"))
+    return list(_preset_names())
+
+
+@lru_cache(maxsize=1)
+def _preset_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in _MODEL_DIR.glob("*.json")))
 
 
 @cache
@@ -256,7 +261,7 @@ def load_model(name_or_path: str | Path | Model) -> Model:
         return name_or_path
     text = str(name_or_path)
     key = text.strip().lower()
-    if key in list_models():
+    if key in _preset_names():
         return _load_preset(key)
     path = Path(text)
     if path.suffix == ".json" or path.exists():

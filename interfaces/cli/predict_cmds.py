@@ -1,0 +1,189 @@
+"""``genz predict``, ``genz list`` and ``genz sweep``."""
+
+from __future__ import annotations
+
+import click
+
+from interfaces.cli.common import BadInput, check_writable, echo_json, progress_bar
+
+
+def _positive(name: str):
+    def cb(ctx, param, value):
+        if value is not None and value < 1:
+            raise BadInput(f"--{name}: must be an integer >= 1, got {value}")
+        return value
+    return cb
+
+
+def _fmt_time(s: float) -> str:
+    return f"{s * 1e3:.3f} ms" if s < 1 else f"{s:.3f} s"
+
+
+@click.command()
+@click.option("--model", default="llama-3-8b", show_default=True, help="Preset name or path to a config.json.")
+@click.option("--hardware", default="h200", show_default=True, help="GPU, FPGA or LUT Tensor Core name (genz list hardware).")
+@click.option("--batch", default=1, show_default=True, type=int, callback=_positive("batch"), help="Concurrent sequences.")
+@click.option("--prompt", default=1024, show_default=True, type=int, callback=_positive("prompt"), help="Input tokens per sequence.")
+@click.option("--output", default=128, show_default=True, type=int, callback=_positive("output"), help="Generated tokens per sequence.")
+@click.option("--tp", default=1, show_default=True, type=int, callback=_positive("tp"), help="Tensor-parallel size.")
+@click.option("--pp", default=1, show_default=True, type=int, callback=_positive("pp"), help="Pipeline-parallel stages.")
+@click.option("--ep", default=1, show_default=True, type=int, callback=_positive("ep"), help="Expert-parallel size (MoE).")
+@click.option("--dp", default=1, show_default=True, type=int, callback=_positive("dp"), help="Data-parallel replicas.")
+@click.option("--precision", default="bf16", show_default=True, help="bf16, fp16, fp8, int8, int4, w4a16, w8a8kv8, ...")
+@click.option("--cuda-graphs/--eager", default=True, show_default=True, help="CUDA-graph replay or eager kernel launches.")
+@click.option("--runtime", default="vllm", show_default=True, help="Software stack: vllm, plain-pytorch, hf-transformers.")
+@click.option("--profile", default="auto", show_default=True,
+              help="GPU efficiency profile: auto (shipped calibration), datasheet (pure roofline) or a JSON path.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object in SI units.")
+def predict(model, hardware, batch, prompt, output, tp, pp, ep, dp, precision, cuda_graphs, runtime, profile, as_json):
+    """Latency, throughput, memory and energy of one configuration.
+
+    \b
+    Examples:
+      genz predict
+      genz predict --model llama-3-70b --hardware h100 --tp 4 --batch 32 --precision fp8
+      genz predict --model mixtral-8x7b --hardware h200 --tp 2 --ep 2 --json
+    """
+    import genz
+
+    p = genz.predict(model, hardware, batch=batch, prompt=prompt, output=output, precision=precision, tp=tp, pp=pp,
+                     ep=ep, dp=dp, cuda_graphs=cuda_graphs, runtime=runtime, profile=profile)
+    if as_json:
+        echo_json(p.to_dict())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{p.model} on {p.hardware} ({p.precision}, batch {p.batch}, {p.prompt} in / {p.output} out, "
+                    f"tp {p.tp} pp {p.pp} ep {p.ep}, {'CUDA graphs' if p.cuda_graphs else 'eager'}, {p.runtime})")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    rows = [
+        ("time to first token", _fmt_time(p.ttft_s)),
+        ("time per output token", _fmt_time(p.tpot_s)),
+        ("end-to-end latency", _fmt_time(p.e2e_s)),
+        ("throughput (generated)", f"{p.throughput_tok_s:,.1f} tok/s"),
+        ("decode throughput", f"{p.decode_tok_s:,.1f} tok/s"),
+        ("memory per device", p.fit_message()),
+        ("  weights / KV cache / activations",
+         f"{p.memory['weights_bytes'] / 1e9:.2f} / {p.memory['kv_cache_bytes'] / 1e9:.2f} / "
+         f"{p.memory['activation_bytes'] / 1e9:.2f} GB"),
+        ("energy per output token", f"{p.energy_per_token_j:.3f} J"),
+        ("mean power per device", f"{p.power_w:.0f} W"),
+    ]
+    for phase in ("prefill", "decode"):
+        b = p.breakdown[phase]
+        total = sum(b["by_class_s"].values()) or 1.0
+        top = sorted(b["by_class_s"].items(), key=lambda kv: -kv[1])[:4]
+        rows.append((f"{phase} time by operator", ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in top)))
+        bt = sum(b["by_bound_s"].values()) or 1.0
+        rows.append((f"{phase} time by bound",
+                     ", ".join(f"{k} {100 * v / bt:.0f}%" for k, v in b["by_bound_s"].items() if v > 0)))
+    for k, v in rows:
+        t.add_row(k, v)
+    Console().print(t)
+
+
+@click.command(name="list")
+@click.argument("what", type=click.Choice(["models", "hardware", "runtimes", "precisions"]))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def list_cmd(what, as_json):
+    """List shipped models, hardware, runtimes or precisions."""
+    if what == "models":
+        from workloads import list_models, load_model
+
+        items = [{"name": n, "params": load_model(n).params(), "source": load_model(n).source} for n in list_models()]
+    elif what == "hardware":
+        from hwmodels.registry import all_hardware_names
+
+        items = [{"name": n} for n in all_hardware_names()]
+    elif what == "runtimes":
+        from genz.runtime import list_runtimes, load_runtime
+
+        items = [{"name": n, "description": load_runtime(n).description} for n in list_runtimes()]
+    else:
+        from workloads import precision_names
+
+        items = [{"name": n} for n in precision_names()] + [{"name": "w<bits>a<bits>[kv<bits>]"}]
+    if as_json:
+        echo_json(items)
+        return
+    for it in items:
+        extra = f"  {it['params'] / 1e9:.2f}B params" if "params" in it else ""
+        desc = f"  {it['description']}" if it.get("description") else ""
+        click.echo(f"{it['name']}{extra}{desc}")
+
+
+@click.command()
+@click.option("--model", "models", default="llama-3-8b", show_default=True, help="Comma-separated model names.")
+@click.option("--hardware", default="h200", show_default=True, help="Comma-separated hardware names.")
+@click.option("--batch", default="1:256:x2", show_default=True, help="Values: 1,2,4 or ranges 1:256:x2 / 128:1024:128.")
+@click.option("--prompt", default="1024", show_default=True)
+@click.option("--output", default="128", show_default=True)
+@click.option("--precision", default="bf16", show_default=True, help="Comma-separated precisions.")
+@click.option("--tp", default="1", show_default=True)
+@click.option("--pp", default="1", show_default=True)
+@click.option("--ep", default="1", show_default=True)
+@click.option("--cuda-graphs/--eager", default=True, show_default=True)
+@click.option("--runtime", default="vllm", show_default=True)
+@click.option("--profile", default="auto", show_default=True)
+@click.option("--out", "out", required=True, help="Results file: .csv or .parquet.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
+def sweep(models, hardware, batch, prompt, output, precision, tp, pp, ep, cuda_graphs, runtime, profile, out, force, as_json):
+    """Evaluate a grid of configurations into a CSV or Parquet file (one vectorized pass per split).
+
+    \b
+    Example:
+      genz sweep --model llama-3-8b,llama-3-70b --hardware h100,h200 --batch 1:256:x2 \\
+                 --prompt 512,2048 --tp 1,2,4,8 --out sweep.csv
+    """
+    import time
+
+    from genz.sweep import parse_values
+    from genz.sweep import sweep as run_sweep
+
+    if not (out.endswith(".csv") or out.endswith(".parquet")):
+        raise BadInput(f"--out: must end in .csv or .parquet, got {out}")
+    path = check_writable(out, force)
+    axes = {k: parse_values(v, f"--{k}") for k, v in
+            (("batch", batch), ("prompt", prompt), ("output", output), ("tp", tp), ("pp", pp), ("ep", ep))}
+    for k, vals in axes.items():
+        if any(not isinstance(v, int) for v in vals):
+            raise BadInput(f"--{k}: values must be integers, got {vals}")
+    t0 = time.perf_counter()
+    with progress_bar(0, "sweep", enabled=not as_json) as bar:
+        task = bar.add_task("sweeping", total=None)
+
+        def cb(done, total):
+            bar.update(task, completed=done, total=total)
+
+        res = run_sweep(parse_values(models, "--model"), parse_values(hardware, "--hardware"),
+                        precision=parse_values(precision, "--precision"), cuda_graphs=cuda_graphs, runtime=runtime,
+                        profile=profile, progress=cb, **axes)
+    elapsed = time.perf_counter() - t0
+    if res.configurations:
+        if out.endswith(".parquet"):
+            res.frame.to_parquet(path, index=False)
+        else:
+            res.frame.to_csv(path, index=False)
+    summary = {"out": str(path), "configurations": res.configurations, "seconds": elapsed,
+               "configs_per_s": res.configurations / elapsed if elapsed else None,
+               "fits": int(res.frame["fits"].sum()) if res.configurations else 0,
+               "skipped": [dict(zip(("model", "hardware", "precision", "tp", "pp", "ep", "reason"), s, strict=True))
+                           for s in res.skipped]}
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(f"wrote {res.configurations:,} configurations to {path} in {elapsed:.2f} s "
+               f"({summary['fits']:,} fit in memory)")
+    for s in res.skipped:
+        click.echo(f"skipped {s[0]} on {s[1]} {s[2]} tp={s[3]} pp={s[4]} ep={s[5]}: {s[6]}", err=True)
+    if not res.configurations:
+        raise click.ClickException("no configuration could be evaluated")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(predict)
+    main.add_command(list_cmd)
+    main.add_command(sweep)
