@@ -72,12 +72,15 @@ class _Rows:
 
 
 def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf16", *, tp=1, pp=1, ep=1,
-                gpus_per_node: int = 8, runtime: Runtime | str = "vllm") -> OperatorTable:
+                gpus_per_node: int = 8, runtime: Runtime | str = "vllm",
+                ep_remote_fraction: float | None = None) -> OperatorTable:
     """The operator table of one step of ``model`` for every configuration of ``shape``.
 
     ``tp``, ``pp`` and ``ep`` are scalars (the same split for all N configurations); use one call
     per split in sweeps (see :func:`genz.sweep.sweep`). Rows cover all layers of all stages, i.e.
     the path of one (micro-)batch through the whole model, as seen by one device of each stage.
+    ``ep_remote_fraction`` is the share of routed tokens whose expert sits on another device
+    (uniform placement: (ep - 1) / ep; an expert placement from ``optimizers`` lowers it).
     """
     prec = Precision.parse(precision)
     rt = runtime if isinstance(runtime, Runtime) else load_runtime(runtime)
@@ -196,6 +199,10 @@ def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf
         if ep > 1:
             scope_ep = "scale_up" if ep <= gpus_per_node else "scale_out"
             per_dev = T_all / ep * K * h * ga
+            if ep_remote_fraction is not None:  # all_to_all_time charges (ep - 1) / ep of the bytes
+                if not 0.0 <= ep_remote_fraction <= 1.0:
+                    raise ValueError(f"ep_remote_fraction: must be in [0, 1], got {ep_remote_fraction}")
+                per_dev = per_dev * ep_remote_fraction * ep / (ep - 1)
             rows.add("ep_all_to_all", "collective", "bf16", 2 * Lm, 1.0, coll_kind="all_to_all",
                      coll_bytes=per_dev, group=ep, scope=scope_ep)
             if tp > 1:

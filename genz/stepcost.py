@@ -1,0 +1,79 @@
+"""The analytical engine as the serving simulation's cost of one iteration on one replica.
+
+``EngineStepCost.step(prefill_chunks, decode_contexts)`` builds the operator table of a mixed
+continuous-batching iteration and returns its seconds and joules on the replica's devices. It
+implements the ``StepCostModel`` protocol of :mod:`genz.serving`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from genz.memory import activation_bytes, kv_bytes_per_token, weight_bytes_per_device
+from genz.operators import build_table
+from genz.parallel import check_parallelism
+from genz.predict import step_costs
+from genz.runtime import load_runtime
+from genz.shapes import mixed
+from hwmodels.device import Device
+from hwmodels.registry import load_device
+from workloads import Model, Precision, load_model
+
+
+@dataclass
+class EngineStepCost:
+    """Step costs of ``model`` on one replica (``tp * pp`` devices, or ``max(tp, ep) * pp``).
+
+    ``max_batched_tokens`` sizes the activation reserve subtracted from the KV-cache capacity.
+    Assumption: pipeline stages run one micro-batch per iteration (no interleaving), so an
+    iteration takes the whole path through all stages.
+    """
+
+    model: str | Model
+    hardware: str | Device
+    precision: str | Precision = "bf16"
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    cuda_graphs: bool = True
+    runtime: str = "vllm"
+    profile: str | None = "auto"
+    gpus_per_node: int = 8
+    max_batched_tokens: int = 8192
+    ep_remote_fraction: float | None = None
+    _m: Model = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._m = load_model(self.model)
+        self._prec = Precision.parse(self.precision)
+        check_parallelism(self._m, self.tp, self.pp, self.ep)
+        self._dev = load_device(self.hardware, self.profile)
+        self._rt = load_runtime(self.runtime)
+        self.devices = max(self.tp, self.ep) * self.pp
+        per_dev_kv = kv_bytes_per_token(self._m, self._prec, self.tp, self.pp)
+        # each of a stage's tp devices holds its heads' share of a token (data-parallel attention
+        # groups, ep > tp, hold their own sequences), over pp stages
+        self.kv_bytes_per_token = per_dev_kv * self.pp * self.tp
+        free = (self._dev.memory_bytes - weight_bytes_per_device(self._m, self._prec, self.tp, self.pp, self.ep)
+                - float(activation_bytes(self._m, self.max_batched_tokens, self.max_batched_tokens, self.tp)))
+        self.kv_capacity_bytes = max(free, 0.0) * self.devices
+        price = getattr(self._dev, "price_per_hour_usd", None)
+        self.price_per_hour_usd = (price or 0.0) * self.devices
+
+    @property
+    def device_memory_bytes(self) -> float:
+        return self._dev.memory_bytes * self.devices
+
+    def step(self, prefill_chunks: tuple[tuple[int, int], ...], decode_contexts: tuple[int, ...]) -> tuple[float, float]:
+        """Seconds and joules of one iteration (prefill chunks (new, cached) plus decode sequences)."""
+        if not prefill_chunks and not decode_contexts:
+            return 0.0, 0.0
+        shape = mixed(list(prefill_chunks), list(decode_contexts))
+        table = build_table(self._m, shape, self._prec, tp=self.tp, pp=self.pp, ep=self.ep,
+                            gpus_per_node=self.gpus_per_node, runtime=self._rt,
+                            ep_remote_fraction=self.ep_remote_fraction)
+        sc = step_costs(self._dev, table, self.cuda_graphs)
+        t = float(sc["time"][0])
+        dyn = float(sc["energy"][0]) * max(self.tp, self.ep)
+        e = min(dyn + self._dev.idle_power_w * self.devices * t, self._dev.power_limit_w * self.devices * t)
+        return t, e
