@@ -129,9 +129,10 @@ def _gpu_files() -> dict[str, Path]:
     names: dict[str, Path] = {}
     for p in sorted((DATA_DIR / "gpus").glob("*.json")):
         data = json.loads(p.read_text())
-        names[data["name"]] = p
-        for a in data.get("aliases", ()):
-            names[a] = p
+        for key in (data["name"], *data.get("aliases", ())):
+            if key in names:
+                raise ValueError(f"hardware data: name {key!r} used by both {names[key].name} and {p.name}")
+            names[key] = p
     return names
 
 
@@ -163,8 +164,9 @@ def load_gpu(name: str) -> GPUSpec:
 @cache
 def load_link(name: str) -> LinkSpec:
     """A shipped link (``nvlink4``, ``pcie5``, ``ib-ndr400``...) by name."""
-    path = DATA_DIR / "links" / f"{name}.json"
-    if not path.exists():
+    key = str(name).strip().lower()
+    path = DATA_DIR / "links" / f"{key}.json"
+    if not key or not path.exists():
         known = sorted(p.stem for p in (DATA_DIR / "links").glob("*.json"))
         raise ValueError(f"link: unknown link {name!r}; known: {', '.join(known)}")
     data = json.loads(path.read_text())
