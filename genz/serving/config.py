@@ -1,0 +1,263 @@
+"""Configuration of a serving simulation, as dataclasses; :meth:`Scenario.validate` names bad fields.
+
+Defaults follow vLLM where it has the knob: ``max_num_seqs = 256``, ``block_size = 16``,
+``gpu_memory_utilization = 0.9`` (vLLM's engine arguments); ``max_num_batched_tokens = 8192``
+(vLLM V1's default for its OpenAI server on data-centre GPUs; assumption, it varies by version and
+GPU); ``watermark = 0.01`` (vLLM V0's block manager keeps 1 % of blocks free when admitting).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from genz.serving.cost import StepCostModel
+from workloads.requests import Request, WorkloadSpec
+
+__all__ = ["SLO", "ContinuousBatching", "Disaggregation", "KVLink", "MemoConfig", "SaturationConfig",
+           "Scenario", "StaticBatching", "ROUTERS"]
+
+ROUTERS = ("round_robin", "least_outstanding_tokens")
+
+
+def _need(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)
+
+
+def _int_at_least(prefix: str, name: str, value, lo: int) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= lo
+    _need(ok, f"{prefix}{name} must be an integer >= {lo}, got {value!r}")
+
+
+def _fraction(prefix: str, name: str, value, lo_open: bool = True) -> None:
+    ok = isinstance(value, int | float) and math.isfinite(value) and (0 < value if lo_open else 0 <= value) \
+        and value <= 1
+    _need(ok, f"{prefix}{name} must be in {'(0' if lo_open else '[0'}, 1], got {value!r}")
+
+
+@dataclass(frozen=True)
+class StaticBatching:
+    """HuggingFace-pipelines style: when idle, take up to ``batch_size`` waiting requests, prefill them
+    together, decode until every one of them is done; nobody joins mid-way. With ``pad_to_longest``
+    prompts are padded to the batch's longest (as a padded tensor batch is); every sequence runs
+    until the longest output finishes and all results return together at the end of the batch."""
+
+    batch_size: int = 8
+    pad_to_longest: bool = True
+    block_size: int = 16
+    gpu_memory_utilization: float = 0.9
+
+    kind = "static"
+
+    def validate(self, prefix: str = "scheduler.") -> None:
+        _int_at_least(prefix, "batch_size", self.batch_size, 1)
+        _int_at_least(prefix, "block_size", self.block_size, 1)
+        _fraction(prefix, "gpu_memory_utilization", self.gpu_memory_utilization)
+
+
+@dataclass(frozen=True)
+class ContinuousBatching:
+    """vLLM-style iteration-level scheduling with paged KV cache and preemption by recomputation.
+
+    ``chunked_prefill=False`` (vLLM V0 default): an iteration is either a prefill batch of whole
+    prompts (when waiting requests can be admitted) or a decode step of all running sequences.
+    ``chunked_prefill=True`` (vLLM V1): every iteration decodes all running sequences and fills the
+    rest of ``max_num_batched_tokens`` with prompt chunks, oldest first.
+    """
+
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int = 8192
+    chunked_prefill: bool = True
+    block_size: int = 16
+    gpu_memory_utilization: float = 0.9
+    watermark: float = 0.01
+
+    kind = "continuous"
+
+    def validate(self, prefix: str = "scheduler.") -> None:
+        _int_at_least(prefix, "max_num_seqs", self.max_num_seqs, 1)
+        _int_at_least(prefix, "max_num_batched_tokens", self.max_num_batched_tokens, 1)
+        _int_at_least(prefix, "block_size", self.block_size, 1)
+        _need(self.max_num_batched_tokens >= self.max_num_seqs,
+              f"{prefix}max_num_batched_tokens ({self.max_num_batched_tokens}) must be >= {prefix}max_num_seqs "
+              f"({self.max_num_seqs}), as vLLM requires (every running sequence decodes each iteration)")
+        _fraction(prefix, "gpu_memory_utilization", self.gpu_memory_utilization)
+        ok = isinstance(self.watermark, int | float) and 0 <= self.watermark < 1
+        _need(ok, f"{prefix}watermark must be in [0, 1), got {self.watermark!r}")
+
+
+@dataclass(frozen=True)
+class KVLink:
+    """The link carrying KV caches from a prefill replica to a decode replica (one per prefill replica;
+    transfers from the same prefill replica queue on it).
+
+    A transfer takes ``bytes / bandwidth_bytes_per_s + latency_s``. With ``overlap`` it streams layer
+    by layer while the final prefill iteration runs (Splitwise): it starts when that iteration starts
+    and arrives at ``max(start + bytes/bandwidth, prefill end) + latency_s``. Without, it starts when
+    the prefill ends. The prefill replica holds the blocks until the bytes are on the wire.
+    """
+
+    bandwidth_bytes_per_s: float
+    latency_s: float = 0.0
+    overlap: bool = True
+
+    def validate(self, prefix: str = "disaggregation.link.") -> None:
+        b = self.bandwidth_bytes_per_s
+        _need(isinstance(b, int | float) and math.isfinite(b) and b > 0,
+              f"{prefix}bandwidth_bytes_per_s must be a finite number > 0, got {b!r}")
+        lat = self.latency_s
+        _need(isinstance(lat, int | float) and math.isfinite(lat) and lat >= 0,
+              f"{prefix}latency_s must be a finite number >= 0, got {lat!r}")
+
+
+@dataclass(frozen=True)
+class Disaggregation:
+    """Splitwise: a prefill pool (``prefill_replicas`` x ``prefill_cost``) produces the first token and
+    ships the KV cache over ``link`` to the scenario's replicas, which then only decode.
+    ``prefill_scheduler`` defaults to the scenario's scheduler."""
+
+    prefill_cost: StepCostModel
+    prefill_replicas: int
+    link: KVLink
+    prefill_scheduler: ContinuousBatching | None = None
+    prefill_router: str = "round_robin"
+
+    def validate(self, prefix: str = "disaggregation.") -> None:
+        _int_at_least(prefix, "prefill_replicas", self.prefill_replicas, 1)
+        _need(self.prefill_router in ROUTERS,
+              f"{prefix}prefill_router must be one of {', '.join(ROUTERS)}, got {self.prefill_router!r}")
+        if self.prefill_scheduler is not None:
+            _need(isinstance(self.prefill_scheduler, ContinuousBatching),
+                  f"{prefix}prefill_scheduler must be ContinuousBatching")
+            self.prefill_scheduler.validate(prefix + "prefill_scheduler.")
+        _check_cost(prefix + "prefill_cost", self.prefill_cost)
+        self.link.validate(prefix + "link.")
+
+
+@dataclass(frozen=True)
+class SLO:
+    """Latency objectives: a request meets them when TTFT <= ``ttft_s`` and TPOT <= ``tpot_s``."""
+
+    ttft_s: float
+    tpot_s: float
+
+    @classmethod
+    def from_use_case(cls, use_case) -> SLO:
+        return cls(use_case.ttft_slo_s, use_case.tpot_slo_s)
+
+    def validate(self, prefix: str = "slo.") -> None:
+        for name in ("ttft_s", "tpot_s"):
+            v = getattr(self, name)
+            _need(isinstance(v, int | float) and v > 0, f"{prefix}{name} must be a number > 0, got {v!r}")
+
+
+@dataclass(frozen=True)
+class SaturationConfig:
+    """When to call a run saturated (and, with ``stop``, end it early).
+
+    Checked every monitoring window while requests still arrive: at time t, if the number waiting
+    for admission grew over (t/2, t] by more than ``growth_fraction`` of the arrivals in that
+    interval (and at least ``min_arrivals`` arrived in it), arrivals outpace completions. Also
+    saturated: simulated time past ``max_sim_time_s`` or more than ``max_queue`` requests waiting.
+    """
+
+    growth_fraction: float = 0.1
+    min_arrivals: int = 100
+    max_sim_time_s: float | None = None
+    max_queue: int | None = None
+    stop: bool = True
+
+    def validate(self, prefix: str = "saturation.") -> None:
+        _fraction(prefix, "growth_fraction", self.growth_fraction)
+        _int_at_least(prefix, "min_arrivals", self.min_arrivals, 1)
+        if self.max_sim_time_s is not None:
+            _need(self.max_sim_time_s > 0, f"{prefix}max_sim_time_s must be > 0 or None")
+        if self.max_queue is not None:
+            _int_at_least(prefix, "max_queue", self.max_queue, 1)
+
+
+@dataclass(frozen=True)
+class MemoConfig:
+    """Buckets of the step-cost memo (tokens); 1 and 1 make it exact (see :mod:`genz.serving.cost`)."""
+
+    prefill_bucket: int = 16
+    context_bucket: int = 256
+
+    def validate(self, prefix: str = "memo.") -> None:
+        _int_at_least(prefix, "prefill_bucket", self.prefill_bucket, 1)
+        _int_at_least(prefix, "context_bucket", self.context_bucket, 1)
+
+
+def _check_cost(name: str, cost) -> None:
+    _need(callable(getattr(cost, "step", None)), f"{name} must have a step(prefill_chunks, decode_contexts) method")
+    for attr in ("kv_bytes_per_token", "kv_capacity_bytes", "price_per_hour_usd"):
+        v = getattr(cost, attr, None)
+        _need(isinstance(v, int | float) and math.isfinite(v), f"{name}.{attr} must be a finite number, got {v!r}")
+    _need(cost.kv_bytes_per_token > 0, f"{name}.kv_bytes_per_token must be > 0, got {cost.kv_bytes_per_token!r}")
+    _need(cost.price_per_hour_usd >= 0, f"{name}.price_per_hour_usd must be >= 0")
+
+
+@dataclass
+class Scenario:
+    """One serving what-if.
+
+    ``cost``, ``scheduler``, ``replicas`` and ``router`` describe the replicas that generate tokens:
+    all of them when colocated, the decode pool when ``disaggregation`` is set. Give exactly one of
+    ``trace`` (requests) or ``workload`` (generated with ``seed``). ``window_s`` is the width of the
+    utilization / queue windows (default: the arrival span / 200).
+    """
+
+    cost: StepCostModel
+    scheduler: ContinuousBatching | StaticBatching = field(default_factory=ContinuousBatching)
+    replicas: int = 1
+    router: str = "round_robin"
+    trace: Sequence[Request] | None = None
+    workload: WorkloadSpec | None = None
+    slo: SLO | None = None
+    seed: int = 0
+    disaggregation: Disaggregation | None = None
+    saturation: SaturationConfig = field(default_factory=SaturationConfig)
+    memo: MemoConfig = field(default_factory=MemoConfig)
+    window_s: float | None = None
+    name: str = ""
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field."""
+        _check_cost("cost", self.cost)
+        _need(isinstance(self.scheduler, ContinuousBatching | StaticBatching),
+              f"scheduler must be ContinuousBatching or StaticBatching, got {type(self.scheduler).__name__}")
+        self.scheduler.validate("scheduler.")
+        _int_at_least("", "replicas", self.replicas, 1)
+        _need(self.router in ROUTERS, f"router must be one of {', '.join(ROUTERS)}, got {self.router!r}")
+        _need((self.trace is None) != (self.workload is None), "give exactly one of trace or workload")
+        if self.trace is not None:
+            for i, q in enumerate(self.trace):
+                _need(isinstance(q, Request), f"trace[{i}] must be a workloads.requests.Request")
+                _need(q.prompt_tokens >= 1 and q.output_tokens >= 1 and math.isfinite(q.arrival_s)
+                      and q.arrival_s >= 0, f"trace[{i}]: need arrival_s >= 0, prompt_tokens >= 1, "
+                      f"output_tokens >= 1, got {q}")
+        if self.slo is not None:
+            self.slo.validate("slo.")
+        _int_at_least("", "seed", self.seed, 0)
+        if self.disaggregation is not None:
+            _need(isinstance(self.scheduler, ContinuousBatching),
+                  "scheduler must be ContinuousBatching when disaggregation is set")
+            self.disaggregation.validate("disaggregation.")
+        self.saturation.validate("saturation.")
+        self.memo.validate("memo.")
+        if self.window_s is not None:
+            _need(self.window_s > 0, f"window_s must be > 0 or None, got {self.window_s!r}")
+
+    def requests(self) -> list[Request]:
+        """The trace, sorted by arrival (generated from ``workload`` and ``seed`` if needed)."""
+        reqs = list(self.trace) if self.trace is not None else self.workload.generate(self.seed)
+        reqs.sort(key=lambda q: q.arrival_s)
+        ids = [q.id for q in reqs]
+        _need(len(set(ids)) == len(ids), "trace: request ids must be unique")
+        return reqs
+
+
+ProgressCallback = Callable[[int, int], None]
+"""``progress(done, total)``: requests finished or dropped so far, out of all requests."""
