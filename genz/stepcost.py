@@ -61,6 +61,11 @@ class EngineStepCost:
         self.price_per_hour_usd = (price or 0.0) * self.devices
 
     @property
+    def idle_power_w(self) -> float:
+        """Idle power of the whole replica (W), charged between iterations."""
+        return self._dev.idle_power_w * self.devices
+
+    @property
     def device_memory_bytes(self) -> float:
         return self._dev.memory_bytes * self.devices
 
