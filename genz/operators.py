@@ -209,6 +209,10 @@ def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf
                 rows.add("ep_all_gather", "collective", "bf16", Lm, 1.0, coll_kind="all_gather",
                          coll_bytes=T * h * a, group=tp, scope=scope_tp)
 
+    # ---- host-only work (eager Python between kernels); no GPU work, so no launch in a CUDA graph --
+    if rt.kernels.get("host_ops", 0):
+        rows.add("host_python", "elementwise", "bf16", L, rt.k("host_ops") * (T > 0))
+
     # ---- embedding, final norm, LM head ---------------------------------------------------------
     rows.add("embedding", "embedding", "bf16", 1, rt.k("embedding") * (T > 0), read=T * h * 2.0 + T * 8.0,
              write=T * h * a)
