@@ -1,0 +1,216 @@
+"""Results files: what ``genz`` commands write and ``genz report`` / the dashboard read.
+
+Every JSON results file is one object with an envelope::
+
+    {"genz_result": KIND, "format_version": 1, "created": "2026-11-28T12:00:00+00:00", ...}
+
+and the fields of its kind below (SI units: seconds, bytes, FLOP/s, joules, watts, USD). Tabular
+parts ("frames") are either a list of row objects or pandas' ``split`` layout
+``{"columns": [...], "data": [[...], ...]}``; both are read. Fields not listed are kept and ignored.
+
+``predict``
+    ``{"prediction": <genz predict --json object>}``. The bare output of ``genz predict --json``
+    (an object with ``ttft_s`` and ``breakdown``) is read as well.
+``sweep``
+    The CSV or Parquet file of ``genz sweep`` (one row per configuration: ``model, hardware,
+    precision, tp, pp, ep, batch, prompt, output``, then the ``genz.predict.evaluate`` columns such
+    as ``ttft_s, tpot_s, e2e_s, throughput_tok_s, memory_bytes, fits, devices``), or JSON
+    ``{"rows": frame}``.
+``simulate``
+    ``{"name", "scenario": {...inputs...}, "slo": {"ttft_s", "tpot_s"} | null,
+    "summary": {fields of genz.serving.results.Summary; percentiles as {"mean","p50","p90","p99"}},
+    "requests": frame (REQUEST_COLUMNS: id, arrival_s, prompt_tokens, output_tokens, status, ...,
+    ttft_s, tpot_s, e2e_s, queueing_s, meets_slo), "utilization": frame (pool, replica,
+    window_start_s, window_end_s, busy_fraction, output_tokens), "queue": frame (time_s, arrived,
+    done, in_system, waiting, running)}``. :func:`serving_payload` builds it from a ``ServingResult``.
+    A CSV of the ``requests`` frame alone is read too (no SLO lines then).
+``placement``
+    ``{"model", "cluster": {"nodes", "gpus_per_node", "gpus", "intra_node_cost",
+    "inter_node_cost"}, "layers", "experts", "baseline": METHOD, "methods": {METHOD: {"objective"
+    (mean hop cost per token per layer transition), "gpu_of": [[GPU of expert e in MoE layer l]],
+    "status", "wall_s", "gap", ...}}}``.
+``search``
+    ``{"objective": metric name, "direction": "maximize" | "minimize", "space": {param: [values]},
+    "trials": [{"number", "params": {...}, "value", "feasible", ...other metrics}],
+    "best": {"params", "value"}, "baseline": {"params", "value"}}``.
+``validate``
+    ``{"dataset", "hardware", "rows": frame with measured_s and predicted_s and any of kind,
+    phase, model, dtype, batch, m, n, k, label}``, or a CSV/Parquet with those columns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+FORMAT_VERSION = 1
+KINDS = ("predict", "sweep", "simulate", "placement", "search", "validate")
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+def envelope(kind: str, payload: dict) -> dict:
+    """``payload`` with the ``genz_result`` envelope in front."""
+    if kind not in KINDS:
+        raise ValueError(f"kind: unknown results kind {kind!r}; allowed: {', '.join(KINDS)}")
+    return {"genz_result": kind, "format_version": FORMAT_VERSION,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"), **payload}
+
+
+def _clean(obj):
+    if isinstance(obj, pd.DataFrame):
+        return frame_to_json(obj)
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    if hasattr(obj, "tolist") and not isinstance(obj, str):
+        return _clean(obj.tolist())
+    if hasattr(obj, "item") and not isinstance(obj, str):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def frame_to_json(df: pd.DataFrame) -> dict:
+    """A frame in pandas' ``split`` layout with NaN as null."""
+    return {"columns": [str(c) for c in df.columns],
+            "data": [_clean(list(r)) for r in df.itertuples(index=False, name=None)]}
+
+
+def frame_from_json(obj, field: str = "frame") -> pd.DataFrame:
+    """Read a frame written as a list of rows or in ``split`` layout (``None`` -> empty frame)."""
+    if obj is None:
+        return pd.DataFrame()
+    if isinstance(obj, pd.DataFrame):
+        return obj
+    if isinstance(obj, list):
+        return pd.DataFrame.from_records(obj)
+    if isinstance(obj, dict) and "columns" in obj and "data" in obj:
+        return pd.DataFrame(obj["data"], columns=obj["columns"])
+    raise ValueError(f"{field}: expected a list of row objects or {{'columns': [...], 'data': [...]}}")
+
+
+def write_result(kind: str, payload: dict, path: str | Path) -> Path:
+    """Write a JSON results file of ``kind`` (frames inside ``payload`` may be DataFrames)."""
+    p = Path(path)
+    p.write_text(json.dumps(_clean(envelope(kind, payload)), indent=1))
+    return p
+
+
+def serving_payload(result, slo=None, scenario: dict | None = None) -> dict:
+    """The ``simulate`` payload of a ``genz.serving`` result (read by attribute: ``summary``
+    dataclass, ``requests``/``utilization``/``queue`` frames, ``name``); ``slo`` has ``ttft_s``
+    and ``tpot_s`` (an object or a dict)."""
+    from dataclasses import asdict, is_dataclass
+
+    summary = asdict(result.summary) if is_dataclass(result.summary) else dict(result.summary)
+    if slo is not None and not isinstance(slo, dict):
+        slo = {"ttft_s": getattr(slo, "ttft_s", None), "tpot_s": getattr(slo, "tpot_s", None)}
+    return {"name": getattr(result, "name", ""), "scenario": scenario or {}, "slo": slo, "summary": summary,
+            "requests": result.requests, "utilization": getattr(result, "utilization", None),
+            "queue": getattr(result, "queue", None)}
+
+
+def placement_payload(problem, cluster, methods: dict, baseline: str | None = None, **extra) -> dict:
+    """The ``placement`` payload from ``optimizers.placement`` objects (read by attribute):
+    ``methods`` maps a name to a ``SolveResult`` (has ``placement`` and ``to_dict``) or a
+    ``Placement`` (has ``gpu_of``; its objective is ``problem.hop_cost``)."""
+    out = {}
+    for name, m in methods.items():
+        if hasattr(m, "placement") and hasattr(m, "to_dict"):
+            d = m.to_dict()
+            d["gpu_of"] = m.placement.gpu_of.tolist()
+        else:
+            d = {"objective": problem.hop_cost(m.gpu_of, cluster), "gpu_of": m.gpu_of.tolist()}
+        out[name] = d
+    return {"cluster": cluster.to_dict(), "layers": problem.layers, "experts": problem.experts,
+            "tokens": problem.tokens, "baseline": baseline, "methods": out, **extra}
+
+
+def _kind_of_table(df: pd.DataFrame, where: str) -> str:
+    cols = set(df.columns)
+    if {"measured_s", "predicted_s"} <= cols:
+        return "validate"
+    if {"arrival_s", "ttft_s"} <= cols:
+        return "simulate"
+    if {"batch", "prompt", "ttft_s", "throughput_tok_s"} <= cols:
+        return "sweep"
+    raise ValueError(f"--in: cannot tell what {where} holds; a sweep needs columns batch, prompt, ttft_s, "
+                     "throughput_tok_s; a validation run measured_s and predicted_s; a simulation's "
+                     "requests arrival_s and ttft_s")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    p = Path(path)
+    if p.suffix == ".parquet":
+        try:
+            return pd.read_parquet(p)
+        except ImportError:
+            raise ValueError("--in: reading Parquet needs pyarrow (pip install -e \".[parquet]\")") from None
+    return pd.read_csv(p)
+
+
+def load_results(path: str | Path, kind: str | None = None) -> tuple[str, dict]:
+    """Read a results file -> (kind, payload). Tables come back as DataFrames under ``"rows"``
+    (sweep, validate) or ``"requests"`` (simulate). ``kind`` None detects it from the contents."""
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"--in: file {p} does not exist")
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind: unknown results kind {kind!r}; allowed: {', '.join(KINDS)}")
+    if p.suffix in TABLE_SUFFIXES:
+        df = read_table(p)
+        found = _kind_of_table(df, str(p))
+        payload = {"requests": df} if found == "simulate" else {"rows": df}
+        payload["source_file"] = str(p)
+    elif p.suffix == ".json":
+        try:
+            data = json.loads(p.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--in: {p} is not valid JSON ({exc})") from None
+        found, payload = _from_json(data, str(p))
+        payload["source_file"] = str(p)
+    else:
+        raise ValueError(f"--in: {p} must end in .json, .csv or .parquet")
+    if kind is not None and kind != found:
+        raise ValueError(f"--in: {p} holds a {found} result, not a {kind} result; "
+                         f"use `genz report {found}` (or `genz report auto`)")
+    return found, payload
+
+
+def _from_json(data, where: str) -> tuple[str, dict]:
+    if not isinstance(data, dict):
+        raise ValueError(f"--in: {where} must hold one JSON object")
+    if "genz_result" in data:
+        kind = data["genz_result"]
+        if kind not in KINDS:
+            raise ValueError(f"--in: {where} has genz_result {kind!r}; known kinds: {', '.join(KINDS)}")
+        version = data.get("format_version", FORMAT_VERSION)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ValueError(f"--in: {where} has format_version {version!r}; this genz reads up to {FORMAT_VERSION}")
+        payload = {k: v for k, v in data.items() if k not in ("genz_result", "format_version")}
+    elif {"ttft_s", "breakdown"} <= set(data):
+        kind, payload = "predict", {"prediction": data}
+    elif "configurations" in data and "out" in data:
+        raise ValueError(f"--in: {where} is the summary printed by `genz sweep --json`; pass the sweep's "
+                         f"results file instead ({data.get('out')})")
+    else:
+        raise ValueError(f"--in: {where} is not a genz results file (no 'genz_result' field); "
+                         f"see `genz report --help` for the formats")
+    if kind == "sweep":
+        payload["rows"] = frame_from_json(payload.get("rows"), "rows")
+    elif kind == "validate":
+        payload["rows"] = frame_from_json(payload.get("rows"), "rows")
+    elif kind == "simulate":
+        for key in ("requests", "utilization", "queue"):
+            payload[key] = frame_from_json(payload.get(key), key)
+    elif kind == "predict" and not isinstance(payload.get("prediction"), dict):
+        raise ValueError(f"--in: {where}: a predict result needs a 'prediction' object")
+    return kind, payload

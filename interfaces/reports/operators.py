@@ -1,0 +1,112 @@
+"""Every operator of a prediction's prefill and decode steps, costed on its device, for plotting.
+
+The engine answers with totals; the roofline and energy figures need the rows behind them. This
+rebuilds the two step tables with the public engine API (``genz.build_table`` on ``genz.prefill``
+and ``genz.decode`` shapes, one micro-batch per pipeline stage as ``genz.predict`` does) and asks the
+device what each row costs. Decode is drawn at the mean context ``prompt + (output - 2) / 2``;
+``genz.predict`` averages the first and last decode step, which is the same for the linear parts.
+Values are per device, per instance, SI units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: Inputs of a prediction needed to rebuild its tables (keys of ``genz predict --json``).
+INPUT_KEYS = ("model", "hardware", "precision", "batch", "prompt", "output", "tp", "pp", "ep", "cuda_graphs",
+              "runtime")
+
+
+@dataclass
+class StepOperators:
+    """Rows of both steps and the device's roofs.
+
+    ``frame`` columns: phase, name, op_class, dtype, count, flops, bytes, intensity (FLOP/byte),
+    time_s (one instance), achieved_flops_s, bound, energy_j (dynamic, one instance), step_time_s
+    (time x count), share (of its phase's step time).
+    ``peaks``: dtype -> dense peak FLOP/s of the dtypes in the table; ``bandwidth``: bytes/s (None
+    when the device does not expose them); ``idle_power_w``: for the static part of energy.
+    """
+
+    frame: pd.DataFrame
+    peaks: dict
+    bandwidth: float | None
+    idle_power_w: float
+    device_name: str
+
+
+def _peak(device, dtype: str) -> float | None:
+    fn = getattr(device, "peak", None)
+    if fn is None:
+        return None
+    try:
+        return float(fn(dtype))
+    except (ValueError, KeyError):
+        return None
+
+
+def _bandwidth(device) -> float | None:
+    for obj in (device, getattr(device, "spec", None)):
+        bw = getattr(obj, "memory_bandwidth", None)
+        if isinstance(bw, int | float):
+            return float(bw)
+    return None
+
+
+def step_operators(pred: dict, profile: str | None = "auto") -> StepOperators:
+    """Rows of the prefill and decode steps of a prediction dict (``Prediction.to_dict()``)."""
+    import genz
+    from hwmodels.optable import OpCosts
+    from hwmodels.registry import load_device
+    from workloads import Precision, load_model
+
+    missing = [k for k in INPUT_KEYS if k not in pred]
+    if missing:
+        raise ValueError(f"prediction: missing inputs {missing} needed to draw its operators")
+    device = load_device(pred["hardware"], profile)
+    model, precision = load_model(pred["model"]), Precision.parse(pred["precision"])
+    B, S, out = float(pred["batch"]), float(pred["prompt"]), float(pred["output"])
+    pp = int(pred["pp"])
+    b = B / min(B, pp)  # one micro-batch per stage, as genz.predict.evaluate
+    ctx = S + max(out - 2, 0) / 2
+    frames = []
+    for phase, shape in (("prefill", genz.prefill(b, S)), ("decode", genz.decode(b, ctx))):
+        table = genz.build_table(model, shape, precision, tp=int(pred["tp"]), pp=pp,
+                                 ep=int(pred["ep"]), runtime=pred["runtime"])
+        cost = device.cost(table, cuda_graphs=bool(pred["cuda_graphs"]))
+        nbytes = (table.bytes_read + table.bytes_written)[:, 0]
+        flops = table.flops[:, 0]
+        t = cost.time_s[:, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            intensity = np.where(nbytes > 0, flops / nbytes, np.nan)
+            achieved = np.where(t > 0, flops / t, np.nan)
+        step_t = t * table.count
+        total = step_t.sum() or 1.0
+        frames.append(pd.DataFrame({
+            "phase": phase, "name": table.name, "op_class": table.op_class, "dtype": table.dtype,
+            "count": table.count, "flops": flops, "bytes": nbytes, "intensity": intensity, "time_s": t,
+            "achieved_flops_s": achieved, "bound": [OpCosts.BOUNDS[i] for i in cost.bound[:, 0]],
+            "energy_j": cost.energy_j[:, 0], "step_time_s": step_t, "share": step_t / total,
+        }))
+    frame = pd.concat(frames, ignore_index=True)
+    frame = frame[(frame["flops"] > 0) | (frame["bytes"] > 0) | (frame["time_s"] > 0)].reset_index(drop=True)
+    dtypes = [d for d in dict.fromkeys(frame.loc[frame["flops"] > 0, "dtype"])]
+    peaks = {d: p for d in dtypes if (p := _peak(device, d)) is not None}
+    return StepOperators(frame=frame, peaks=peaks, bandwidth=_bandwidth(device),
+                         idle_power_w=float(getattr(device, "idle_power_w", 0.0)),
+                         device_name=getattr(device, "name", str(pred["hardware"])))
+
+
+def energy_by_class(ops: StepOperators) -> pd.DataFrame:
+    """Energy of one step per device by operator class, plus idle power over the step time:
+    columns phase, part, energy_j."""
+    f = ops.frame.assign(step_energy_j=ops.frame["energy_j"] * ops.frame["count"])
+    dyn = f.groupby(["phase", "op_class"], sort=False)["step_energy_j"].sum().reset_index()
+    dyn.columns = ["phase", "part", "energy_j"]
+    idle = f.groupby("phase", sort=False)["step_time_s"].sum().reset_index()
+    idle["part"] = "idle"
+    idle["energy_j"] = idle["step_time_s"] * ops.idle_power_w
+    return pd.concat([dyn, idle[["phase", "part", "energy_j"]]], ignore_index=True)

@@ -1,0 +1,366 @@
+"""Write the example notebooks (outputs cleared) from the cell sources below.
+
+Run ``python notebooks/build_notebooks.py`` after editing; the tests execute the .ipynb files top to
+bottom (tests/test_notebooks.py). Each notebook uses only data shipped with the project and is
+sized to finish in well under a minute on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).parent
+
+CAPACITY = [
+    ("md", """# Capacity planning for a chat service
+
+A chat product expects its traffic to grow. How many accelerators, of which kind, does it need each
+month to keep its latency objectives, and what does that cost in money and power?
+
+1. **Traffic forecast**: peak requests per second per month (an assumption you replace with yours).
+2. **Per-replica capacity**: sweep batch size and tensor parallelism with the analytical engine,
+   keep configurations that fit and meet the SLO, pick the most requests/s per device.
+3. **Check under load**: replay Poisson traffic through the serving simulation (continuous batching,
+   paged KV cache) at rising rates; the capacity of a replica is the highest rate whose SLO
+   attainment stays >= 95 %.
+4. **Plan**: replicas, devices, cost and power per month."""),
+    ("code", """import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+import genz
+from genz.sweep import sweep
+from hwmodels.registry import load_device
+from interfaces.reports import build_report
+from workloads.usecases import get_use_case
+
+use_case = get_use_case("chatbot")  # GenZ's chat lengths; SLOs are documented assumptions
+MODEL, PRECISION = "llama-3-70b", "fp8"
+CANDIDATES = ["a100", "h100", "h200"]  # devices with a price per hour in their spec files
+use_case"""),
+    ("md", "## 1. Traffic forecast (assumption: 4 req/s at the busiest hour in month 1, +25 % a month)"),
+    ("code", """months = np.arange(1, 13)
+peak_rps = 4.0 * 1.25 ** (months - 1)
+mean_over_peak = 0.35  # assumption: the average hour carries 35 % of the peak hour's traffic
+forecast = pd.DataFrame({"month": months, "peak_rps": peak_rps.round(2),
+                         "requests_per_day": (peak_rps * mean_over_peak * 86400).round(-3)})
+forecast.head(12).T"""),
+    ("md", "## 2. Per-replica capacity from a sweep"),
+    ("code", """res = sweep([MODEL], CANDIDATES, batch=[1, 2, 4, 8, 16, 32, 64, 128, 256], prompt=[use_case.prompt_tokens],
+            output=[use_case.output_tokens], precision=[PRECISION], tp=[1, 2, 4, 8])
+df = res.frame
+ok = df[df["fits"] & (df["ttft_s"] <= use_case.ttft_slo_s) & (df["tpot_s"] <= use_case.tpot_slo_s)].copy()
+ok["req_per_s"] = ok["throughput_tok_s"] / ok["output"]
+ok["req_per_s_per_device"] = ok["req_per_s"] / ok["devices"]
+best = ok.sort_values("req_per_s_per_device", ascending=False).groupby("hardware").head(1).set_index("hardware")
+best[["tp", "batch", "ttft_s", "tpot_s", "req_per_s", "devices"]]"""),
+    ("code", """# the same sweep as a report: heatmap (pick a group in its menu) and throughput-latency Pareto front
+report = build_report("sweep", {"rows": df})
+report.sections[1].figure"""),
+    ("md", """The sweep runs each batch as one group that arrives together; real traffic arrives one
+request at a time and waits in a queue. The serving simulation checks the pick under that load."""),
+    ("code", """from genz.serving import SLO, ContinuousBatching, Scenario, simulate
+from genz.stepcost import EngineStepCost
+
+
+def run(hw, tp, rate, n=300):
+    sc = Scenario(cost=EngineStepCost(MODEL, hw, PRECISION, tp=int(tp)), scheduler=ContinuousBatching(),
+                  replicas=1, workload=use_case.workload(rate_per_s=rate, num_requests=n),
+                  slo=SLO.from_use_case(use_case), seed=0)
+    return simulate(sc)
+
+
+def capacity(hw, tp, start):
+    \"\"\"Highest Poisson rate (req/s) with SLO attainment >= 95 % on one replica (bisection).\"\"\"
+    lo, hi = 0.0, start * 4
+    for _ in range(7):
+        mid = (lo + hi) / 2
+        s = run(hw, tp, mid).summary
+        good = not s.saturated and s.slo_attainment >= 0.95
+        lo, hi = (mid, hi) if good else (lo, mid)
+    return lo
+
+
+rows = []
+for hw, b in best.iterrows():
+    cap = capacity(hw, b["tp"], b["req_per_s"])
+    s = run(hw, b["tp"], cap).summary
+    rows.append({"hardware": hw, "tp": int(b["tp"]), "devices": int(b["devices"]), "capacity_rps": cap,
+                 "ttft_p99_s": s.ttft_s.p99, "tpot_p99_s": s.tpot_s.p99,
+                 "replica_power_w": s.energy_j / s.duration_s, "j_per_output_token": s.energy_per_output_token_j})
+replica = pd.DataFrame(rows).set_index("hardware")
+replica"""),
+    ("md", "## 3. Plan: replicas, devices, money and power per month (replicas run at <= 80 % of capacity)"),
+    ("code", """HEADROOM = 0.8
+plan = []
+for hw, r in replica.iterrows():
+    price = load_device(hw).price_per_hour_usd
+    for m, rps, per_day in zip(forecast["month"], forecast["peak_rps"], forecast["requests_per_day"], strict=True):
+        reps = math.ceil(rps / (HEADROOM * r["capacity_rps"])) if r["capacity_rps"] > 0 else math.nan
+        dev = reps * r["devices"]
+        kwh = per_day * 30 * use_case.output_tokens * r["j_per_output_token"] / 3.6e6
+        plan.append({"month": m, "hardware": hw, "replicas": reps, "devices": dev,
+                     "usd_per_month": dev * price * 730 if price else math.nan,
+                     "peak_power_kw": reps * r["replica_power_w"] / 1e3, "energy_kwh_per_month": kwh})
+plan = pd.DataFrame(plan)
+plan.pivot(index="month", columns="hardware", values="devices")"""),
+    ("code", """fig = go.Figure()
+for hw, g in plan.groupby("hardware"):
+    fig.add_trace(go.Scatter(x=g["month"], y=g["usd_per_month"], mode="lines+markers", name=hw))
+fig.update_layout(template="plotly_white", title=f"Cost per month of serving {MODEL} ({PRECISION}) for chat",
+                  xaxis_title="month", yaxis_title="USD per month (list price per hour x 730 h)")
+fig"""),
+    ("code", """cheapest = plan[plan["month"] == 12].sort_values("usd_per_month").iloc[0]
+assert cheapest["devices"] >= 1
+print(f"month 12: {cheapest['hardware']} with {int(cheapest['devices'])} devices, "
+      f"${cheapest['usd_per_month']:,.0f}/month, {cheapest['peak_power_kw']:.1f} kW at peak")"""),
+]
+
+LOWBIT = [
+    ("md", """# GPU versus FPGA versus LUT Tensor Core for a low-bit model
+
+Weight-only quantization makes decode cheaper on every device, but not equally: a GPU dequantizes
+to its tensor-core width, FlightLLM (FPGA'24) streams low-bit weights through DSP chains, and the
+LUT Tensor Core (ISCA'25) multiplies by table lookup per weight bit. Here LLaMA-2-7B decodes one
+sequence (FlightLLM's setting: batch 1, 128 prompt tokens, 512 generated) at several precisions on
+each family that is installed."""),
+    ("code", """import pandas as pd
+import plotly.express as px
+
+import genz
+from hwmodels.registry import load_device
+from hwmodels.spec import list_gpus
+
+MODEL = "llama-2-7b"
+PRECISIONS = ["bf16", "int8", "w4a8", "w2a8", "1.58-bit"]
+
+
+def family_names(module, lister):
+    \"\"\"Canonical device names of an optional hardware family ([] when it is not installed).\"\"\"
+    try:
+        mod = __import__(module, fromlist=[lister])
+    except ImportError:
+        return []
+    return sorted({load_device(n).name for n in getattr(mod, lister)()})
+
+
+families = {"GPU": [g for g in ("a100-80gb-sxm", "h100-sxm") if g in list_gpus()],
+            "FPGA (FlightLLM)": family_names("hwmodels.flightllm", "fpga_names"),
+            "LUT Tensor Core": family_names("hwmodels.luttc", "lut_gpu_names")}
+missing = [f for f, names in families.items() if not names]
+print("installed:", {f: n for f, n in families.items() if n})
+if missing:
+    print("not installed in this checkout (their rows are left out):", ", ".join(missing))"""),
+    ("code", """rows = []
+for family, names in families.items():
+    for hw in names:
+        for prec in PRECISIONS:
+            try:
+                p = genz.predict(MODEL, hw, batch=1, prompt=128, output=512, precision=prec)
+            except ValueError as exc:  # a device that cannot run this precision says why
+                rows.append({"family": family, "hardware": hw, "precision": prec, "note": str(exc)[:90]})
+                continue
+            rows.append({"family": family, "hardware": hw, "precision": prec, "decode_tok_s": p.decode_tok_s,
+                         "j_per_token": p.energy_per_token_j, "power_w": p.power_w, "fits": p.fits, "note": ""})
+table = pd.DataFrame(rows)
+table.round(3)"""),
+    ("code", """ran = table.dropna(subset=["decode_tok_s"])
+fig = px.scatter(ran, x="j_per_token", y="decode_tok_s", color="family", symbol="precision", hover_name="hardware",
+                 log_x=True, log_y=True, template="plotly_white",
+                 labels={"j_per_token": "energy per generated token (J)", "decode_tok_s": "decode tokens/s (batch 1)"},
+                 title=f"{MODEL}: speed against energy per token")
+fig"""),
+    ("md", """FlightLLM's paper reports about 55 tokens/s at about 45 W for LLaMA-2-7B decode on the Alveo
+U280 (Figure 1, **[paper]**, see `/work/shared/reference-results.md`). The model's number for the
+U280 at the closest precision is printed below when the FPGA family is installed."""),
+    ("code", """fpga = ran[ran["family"] == "FPGA (FlightLLM)"]
+if len(fpga):
+    u280 = fpga[fpga["hardware"].str.contains("u280")]
+    print(u280[["hardware", "precision", "decode_tok_s", "power_w"]].round(1).to_string(index=False))
+    print("paper: about 55 tok/s at about 45 W")
+else:
+    print("FlightLLM devices are not installed in this checkout")"""),
+    ("code", """# where the time goes on the fastest low-bit configuration: the roofline of every operator
+from interfaces.reports import build_report
+
+fastest = ran[ran["precision"] != "bf16"].sort_values("decode_tok_s").iloc[-1]
+pred = genz.predict(MODEL, fastest["hardware"], batch=1, prompt=128, output=512, precision=fastest["precision"])
+report = build_report("predict", {"prediction": pred.to_dict()})
+print(report.title, *report.notes, sep="\\n")
+report.sections[0].figure"""),
+]
+
+PLACEMENT = [
+    ("md", """# MoE expert placement, end to end
+
+Tokens of a mixture-of-experts model hop between GPUs when consecutive layers send them to experts
+on different devices. ExFlow (IPDPS'24) places experts so that frequent layer-to-layer expert pairs
+share a GPU, by integer programming over a routing trace. This notebook: routing trace -> placement
+problem -> baselines and ILP -> how many token copies still cross devices -> what that does to a
+serving step of Mixtral-8x7B across nodes (the engine's all-to-all takes the remote fraction)."""),
+    ("code", """import numpy as np
+import pandas as pd
+
+try:
+    from optimizers.placement.baselines import greedy, local_search, round_robin
+    from optimizers.placement.ilp import solve_ilp
+    from optimizers.placement.problem import Cluster, PlacementProblem
+    HAVE_PLACEMENT = True
+except ImportError as exc:
+    HAVE_PLACEMENT = False
+    print(f"optimizers.placement is not in this checkout ({exc}); the placement cells are skipped")
+from workloads.routing import synthetic_routing
+
+# a synthetic trace with inter-layer affinity (shipped generator; a real trace is a .npy or CSV file)
+LAYERS, EXPERTS, TOP_K = 4, 8, 2  # 4 of Mixtral's 32 MoE layers keep the ILP small for this demo
+trace = synthetic_routing(tokens=1000, layers=LAYERS, experts=EXPERTS, top_k=TOP_K, affinity=0.7, seed=0)
+trace.expert_ids.shape"""),
+    ("code", """methods = {}
+if HAVE_PLACEMENT:
+    cluster = Cluster(nodes=2, gpus_per_node=2)  # 4 GPUs, 2 experts of each layer per GPU
+    problem = PlacementProblem.from_trace(trace)
+    methods["round_robin"] = round_robin(LAYERS, EXPERTS, cluster)
+    methods["greedy"] = greedy(problem, cluster)
+    methods["local_search"] = local_search(problem, cluster)
+    methods["ilp"] = solve_ilp(problem, cluster, solver="highs", time_limit_s=5.0, warm_start=methods["local_search"])
+    summary = pd.DataFrame({name: {"hop cost per token": problem.hop_cost(getattr(m, "placement", m).gpu_of, cluster)}
+                            for name, m in methods.items()}).T
+    summary"""),
+    ("code", """if HAVE_PLACEMENT:
+    from interfaces.reports import build_report
+    from interfaces.reports.formats import placement_payload
+
+    payload = placement_payload(problem, cluster, methods, baseline="round_robin",
+                                model=f"mixtral-like, {LAYERS} MoE layers")
+    report = build_report("placement", payload)
+    print(report.numbers)
+    fig = report.sections[1].figure
+else:
+    fig = None
+fig"""),
+    ("md", """## From placement to step time
+
+The share of dispatched token copies whose expert is not on the token's home GPU (the GPU of its
+previous layer's top expert) is what the all-to-all has to move. The engine takes it as
+`ep_remote_fraction`; round robin on uniform traffic moves (G - 1) / G of them."""),
+    ("code", """def remote_fraction(gpu_of, ids):
+    home = gpu_of[np.arange(LAYERS - 1)[None, :], ids[:, :-1, 0]]   # (tokens, layers-1)
+    dest = gpu_of[np.arange(1, LAYERS)[None, :, None], ids[:, 1:, :]]  # (tokens, layers-1, k)
+    return float((dest != home[:, :, None]).mean())
+
+
+from genz.stepcost import EngineStepCost
+
+fractions = {}
+if HAVE_PLACEMENT:
+    fractions = {name: remote_fraction(getattr(m, "placement", m).gpu_of, trace.expert_ids)
+                 for name, m in methods.items()}
+else:
+    fractions = {"uniform (round robin, 4 GPUs)": 3 / 4}
+rows = []
+for name, f in fractions.items():
+    # Mixtral-8x7B, expert parallel over 8 H100s in 4 nodes of 2: one continuous-batching iteration
+    cost = EngineStepCost("mixtral-8x7b", "h100", ep=8, gpus_per_node=2, ep_remote_fraction=f)
+    t, e = cost.step(((512, 0),) * 8, (1024,) * 64)
+    rows.append({"placement": name, "remote_fraction": f, "step_ms": 1e3 * t, "step_j": e})
+steps = pd.DataFrame(rows).set_index("placement")
+steps.round(3)"""),
+    ("code", """assert steps["step_ms"].min() <= steps["step_ms"].max()
+if HAVE_PLACEMENT:
+    base, best = steps.loc["round_robin", "step_ms"], steps["step_ms"].min()
+    print(f"best placement: {steps['step_ms'].idxmin()}, step {best:.2f} ms vs round robin {base:.2f} ms "
+          f"({(base - best) / base:.1%} faster)")"""),
+]
+
+VALIDATION = [
+    ("md", """# Validation against real H200 measurements
+
+`validation/data/h200-2026-11-28` holds whole-decoder forward passes measured on one H200 (CUDA
+graphs for decode, eager prefill; see its README). Each row is predicted here with the engine (the
+plain-PyTorch runtime of that decoder) and drawn against what was measured. The run-to-run noise
+of the measurements (about 1 % for decode graphs) is the floor no model can beat."""),
+    ("code", """import pandas as pd
+
+import genz
+from hwmodels.registry import load_device
+from interfaces.reports import build_report
+from validation.dataset import load_dataset
+from workloads import Precision, load_model
+
+ds = load_dataset("h200-2026-11-28")
+print(ds.device_name, ds.runs, {k: len(getattr(ds, k)) for k in ("gemm", "attention", "e2e")})"""),
+    ("code", """try:  # the project's comparison, when installed
+    from validation.compare import predict_sets, step_sets
+    sets, rejected = step_sets(ds)
+    rows = predict_sets(sets, load_device("h200"))
+    rows = rows[rows["file"] == "e2e"]
+    print("validation.compare:", len(rows), "rows,", len(rejected), "rejected")
+except ImportError:  # the same computation with the engine's public API
+    device = load_device("h200")
+    e2e = ds.e2e
+    out = []
+    for (name, timing), g in e2e.groupby(["model", "timing"]):
+        model, prec = load_model(name), Precision.parse("bf16")
+        for _, r in g.iterrows():
+            if r["phase"] == "prefill":
+                shape = genz.prefill(r["batch"], r["prompt_len"])
+            else:
+                shape = genz.decode(r["batch"], r["ctx_len"])
+            table = genz.build_table(model, shape, prec, runtime="plain-pytorch")
+            t = genz.step_costs(device, table, cuda_graphs=timing == "cudagraph")["time"][0]
+            out.append({"kind": "e2e", "model": name, "phase": r["phase"], "timing": timing, "batch": r["batch"],
+                        "measured_s": r["time_ms"] * 1e-3, "predicted_s": t})
+    rows = pd.DataFrame(out)
+    print("engine API:", len(rows), "rows")
+rows.head()"""),
+    ("code", """report = build_report("validate", {"dataset": "h200-2026-11-28", "hardware": "h200", "rows": rows})
+for label, value in report.numbers:
+    print(f"{label:>24}: {value}")
+report.sections[0].figure"""),
+    ("code", """report.tables[0][1]"""),
+    ("code", """# the same result as a results file and a self-contained page, as `genz report validate` would write it
+import tempfile
+from pathlib import Path
+
+from interfaces.reports import report_file, write_result
+
+with tempfile.TemporaryDirectory() as d:
+    path = write_result("validate", {"dataset": "h200-2026-11-28", "hardware": "h200", "rows": rows},
+                        Path(d) / "validation.json")
+    page = Path(d) / "validation.html"
+    report_file(path, page)
+    print(page.name, f"{page.stat().st_size / 1e6:.1f} MB")"""),
+]
+
+NOTEBOOKS = {
+    "01-capacity-planning-chat.ipynb": CAPACITY,
+    "02-gpu-fpga-lut-low-bit.ipynb": LOWBIT,
+    "03-moe-expert-placement.ipynb": PLACEMENT,
+    "04-validation-h200.ipynb": VALIDATION,
+}
+
+
+def build(cells) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=[new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in cells])
+    for i, cell in enumerate(nb.cells):  # stable ids: regenerating gives the same files
+        cell.id = f"cell-{i:02d}"
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def main() -> None:
+    for name, cells in NOTEBOOKS.items():
+        nb = build(cells)
+        nbformat.validate(nb)
+        nbformat.write(nb, HERE / name)
+        print("wrote", HERE / name)
+
+
+if __name__ == "__main__":
+    main()
