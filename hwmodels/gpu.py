@@ -7,8 +7,10 @@ Time of one operator instance on one GPU::
     t_memory  = HBM reads / (bw * memory_eff) + L2 reads / (bw * l2_read_eff) + writes / (bw * write_eff)
                 + min(HBM reads, writes) / (bw * rw_mix_eff)
     CUDA graphs: t = t_gpu + launches * graph_gap_s   (gap only where the graph mixes kernels)
-    eager:       the host issues the step's kernels asynchronously, ``eager_launch_s`` each; the step
-                 takes max(sum of host time, sum of t_gpu), spread over the rows in proportion
+    eager:       the host issues the step's kernels asynchronously, ``eager_launch_s`` each (rows
+                 without GPU work may still cost host time: Python between kernels); the step takes
+                 smax_q(sum of host time, sum of t_gpu) with q = ``eager_overlap_p``, spread over the
+                 rows in proportion
 
 ``smax_p(a, b) = (a^p + b^p)^(1/p)`` is a smooth maximum: compute and memory overlap imperfectly
 (``overlap_p``; 0 means the hard max of the plain roofline). Refinements, each off in the
@@ -253,18 +255,21 @@ class GPU:
             peak = self.peak(table.dtype[i])
             if "decode" in str(table.name[i]):
                 kvb = _ACT_BYTES.get(str(table.dtype[i]), 2.0)
-                kv_heads = np.clip((rd - mn * d * 2.0) / np.maximum(2.0 * k * d * kvb, 1e-30), 1.0, np.maximum(n, 1.0))
-                g = np.maximum(n / kv_heads, 1.0)  # query rows per KV head (one query per sequence)
-                pairs = np.where(ok, m, 0.0) * kv_heads  # (sequence, KV head) work items
+                kv_bytes = np.maximum(rd - mn * d * 2.0, 1e-30)
+                # query rows per KV head, from FLOPs per KV byte (4 H d k / (2 kv_heads d k kvb)); an MLA
+                # latent shared by all heads comes out large, so it is not padded
+                g = np.clip(fl * kvb / (2.0 * kv_bytes), 1.0, np.maximum(n, 1.0))
+                pairs = np.where(ok, m, 0.0) * n / g  # (sequence, KV head) work items
                 keys = np.where(ok, k / np.maximum(m, 1.0), 0.0)
                 block = np.select([d <= lim for lim, _ in _KV_BLOCK], [b for _, b in _KV_BLOCK])
                 split = ok & (pairs < SPLIT_KV_FILL * sms) & (keys > block)
-                tile = np.where(split, tm_split, tm)
-                flops_eff[i] = np.where(ok, fl * np.maximum(1.0, tile / g), fl)
+                pad = np.where(ok, np.maximum(1.0, np.where(split, tm_split, tm) / g), 1.0)
+                flops_eff[i] = fl * pad
                 eff = p.attn_decode_eff or p.attention_eff
                 ctas = pairs * np.where(split, np.maximum(np.ceil(keys / block), 1.0), 1.0)
                 ctas = np.where(split, np.minimum(ctas, SPLIT_KV_FILL / 0.8 * sms), ctas)
-                t_c[i] = flops_eff[i] / (peak * eff) + ctas * p.attn_cta_s / sms + self._exp_s(flops_eff[i], d)
+                exp_s = n * k * pad / p.attn_exp_rate if p.attn_exp_rate > 0 else 0.0  # one per (padded) score
+                t_c[i] = flops_eff[i] / (peak * eff) + ctas * p.attn_cta_s / sms + exp_s
                 launches[i] = launches[i] + split * (table.kernels[i] > 0)
                 w = pairs / (sms * p.attn_ctas_per_sm)
                 wave[i] = np.where(ok & ~split & (w > 0), np.ceil(w) / np.where(w > 0, w, 1.0), 1.0)
