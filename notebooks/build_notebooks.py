@@ -119,6 +119,29 @@ fig"""),
 assert cheapest["devices"] >= 1
 print(f"month 12: {cheapest['hardware']} with {int(cheapest['devices'])} devices, "
       f"${cheapest['usd_per_month']:,.0f}/month, {cheapest['peak_power_kw']:.1f} kW at peak")"""),
+    ("md", """## 4. The same question for the capacity planner
+
+`optimizers.capacity` does steps 2-4 in one call: it measures every candidate's capacity with the
+serving simulation, picks the cheapest mix with a mixed-integer program (pools may mix hardware),
+and confirms the plan by simulating it. Here: month 12's peak."""),
+    ("code", """try:
+    from optimizers.capacity import (SimulationSettings, hardware_catalog, make_candidates, parse_demand,
+                                     plan_capacity)
+except ImportError as exc:
+    plan12 = None
+    print(f"optimizers.capacity is not in this checkout ({exc})")
+else:
+    plan12 = plan_capacity(parse_demand(f"chatbot={forecast['peak_rps'].iloc[-1]}"),
+                           make_candidates(CANDIDATES, tp=[2], disaggregated=False), hardware_catalog(CANDIDATES),
+                           settings=SimulationSettings(MODEL, precision=PRECISION, num_requests=80,
+                                                       confirm_requests=150))
+    print(*plan12.summary_lines(), sep="\\n")"""),
+    ("code", """if plan12 is not None:
+    plan_report = build_report("plan", plan12.to_payload())
+    fig = plan_report.sections[0].figure
+else:
+    fig = None
+fig"""),
 ]
 
 LOWBIT = [
@@ -227,7 +250,7 @@ if HAVE_PLACEMENT:
     methods["round_robin"] = round_robin(LAYERS, EXPERTS, cluster)
     methods["greedy"] = greedy(problem, cluster)
     methods["local_search"] = local_search(problem, cluster)
-    methods["ilp"] = solve_ilp(problem, cluster, solver="highs", time_limit_s=5.0, warm_start=methods["local_search"])
+    methods["ilp"] = solve_ilp(problem, cluster, solver="highs", time_limit_s=3.0, warm_start=methods["local_search"])
     summary = pd.DataFrame({name: {"hop cost per token": problem.hop_cost(getattr(m, "placement", m).gpu_of, cluster)}
                             for name, m in methods.items()}).T
     summary"""),
@@ -280,58 +303,67 @@ if HAVE_PLACEMENT:
 VALIDATION = [
     ("md", """# Validation against real H200 measurements
 
-`validation/data/h200-2026-11-28` holds whole-decoder forward passes measured on one H200 (CUDA
-graphs for decode, eager prefill; see its README). Each row is predicted here with the engine (the
-plain-PyTorch runtime of that decoder) and drawn against what was measured. The run-to-run noise
-of the measurements (about 1 % for decode graphs) is the floor no model can beat."""),
+`validation/data/h200-2026-11-28` holds kernels (GEMM, attention, memory copies) and whole-decoder
+forward passes measured on one H200 (see its README). Every row is predicted with the engine and the
+shipped H200 calibration profile, then drawn against what was measured. The profile was fitted on
+part of these rows, so the rows the fit did not see are the honest test; the run-to-run noise of the
+measurements (about 1 % for decode graphs) is the floor no model can beat."""),
     ("code", """import pandas as pd
 
 import genz
 from hwmodels.registry import load_device
-from interfaces.reports import build_report
+from interfaces.reports import build_report, validation_payload
 from validation.dataset import load_dataset
 from workloads import Precision, load_model
 
-ds = load_dataset("h200-2026-11-28")
+DATASET = "h200-2026-11-28"
+ds = load_dataset(DATASET)
 print(ds.device_name, ds.runs, {k: len(getattr(ds, k)) for k in ("gemm", "attention", "e2e")})"""),
-    ("code", """try:  # the project's comparison, when installed
-    from validation.compare import predict_sets, step_sets
-    sets, rejected = step_sets(ds)
-    rows = predict_sets(sets, load_device("h200"))
-    rows = rows[rows["file"] == "e2e"]
-    print("validation.compare:", len(rows), "rows,", len(rejected), "rejected")
-except ImportError:  # the same computation with the engine's public API
+    ("code", """try:  # the project's comparison (validation.report), when installed
+    from validation.report import validate
+except ImportError:
+    validate = None
+
+if validate is not None:
+    result = validate(DATASET)  # the shipped calibration profile of the dataset's GPU
+    payload = validation_payload(result)
+    print(f"{len(result.rows)} rows with profile {result.profile}; {int((~result.rows['seen_by_fit']).sum())} unseen by the fit")
+else:  # the whole-decoder rows with the engine's public API
     device = load_device("h200")
-    e2e = ds.e2e
     out = []
-    for (name, timing), g in e2e.groupby(["model", "timing"]):
+    for (name, timing), g in ds.e2e.groupby(["model", "timing"]):
         model, prec = load_model(name), Precision.parse("bf16")
         for _, r in g.iterrows():
-            if r["phase"] == "prefill":
-                shape = genz.prefill(r["batch"], r["prompt_len"])
-            else:
-                shape = genz.decode(r["batch"], r["ctx_len"])
+            shape = genz.prefill(r["batch"], r["prompt_len"]) if r["phase"] == "prefill" else genz.decode(r["batch"], r["ctx_len"])
             table = genz.build_table(model, shape, prec, runtime="plain-pytorch")
             t = genz.step_costs(device, table, cuda_graphs=timing == "cudagraph")["time"][0]
-            out.append({"kind": "e2e", "model": name, "phase": r["phase"], "timing": timing, "batch": r["batch"],
+            out.append({"file": "e2e", "model": name, "phase": r["phase"], "timing": timing, "batch": r["batch"],
                         "measured_s": r["time_ms"] * 1e-3, "predicted_s": t})
-    rows = pd.DataFrame(out)
-    print("engine API:", len(rows), "rows")
-rows.head()"""),
-    ("code", """report = build_report("validate", {"dataset": "h200-2026-11-28", "hardware": "h200", "rows": rows})
+    payload = {"dataset": DATASET, "hardware": "h200", "rows": pd.DataFrame(out)}
+    print(len(out), "rows through the engine API")"""),
+    ("code", """report = build_report("validate", payload)
 for label, value in report.numbers:
-    print(f"{label:>24}: {value}")
+    print(f"{label:>28}: {value}")
 report.sections[0].figure"""),
-    ("code", """report.tables[0][1]"""),
-    ("code", """# the same result as a results file and a self-contained page, as `genz report validate` would write it
+    ("code", """# error per group (file, phase, model, dtype, timing), and the goals when validation.report set them
+report.tables[-1][1] if validate is None else report.tables[0][1]"""),
+    ("code", """# rows the calibration did not see
+rows = payload["rows"]
+unseen_errors = None
+if "seen_by_fit" in rows:
+    unseen = rows[~rows["seen_by_fit"].astype(bool)]
+    print(build_report("validate", {"rows": unseen}).numbers[:3])
+    unseen_errors = unseen.groupby(["file", "model", "phase"])["err_time_pct"].describe()
+    unseen_errors = unseen_errors[["count", "mean", "50%", "max"]].round(1)
+unseen_errors"""),
+    ("code", """# the same result as a results file and a self-contained page, as `genz report validate` writes it
 import tempfile
 from pathlib import Path
 
 from interfaces.reports import report_file, write_result
 
 with tempfile.TemporaryDirectory() as d:
-    path = write_result("validate", {"dataset": "h200-2026-11-28", "hardware": "h200", "rows": rows},
-                        Path(d) / "validation.json")
+    path = write_result("validate", payload, Path(d) / "validation.json")
     page = Path(d) / "validation.html"
     report_file(path, page)
     print(page.name, f"{page.stat().st_size / 1e6:.1f} MB")"""),

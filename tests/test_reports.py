@@ -3,6 +3,7 @@ and the `genz report` / `genz doctor` / `genz dashboard` commands."""
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -237,7 +238,7 @@ def test_search_report_running_best():
                                   "baseline": {"value": 6.0}})
     best = [t for t in rep.sections[0].figure.data if t.name == "best so far"][0]
     assert list(best.y) == [5.0, 9.0, 9.0, 12.0]
-    assert ("best vs baseline", "+100.0%") in rep.numbers
+    assert ("best vs baseline", "+100.0%") in rep.numbers and ("best", "12") in rep.numbers
 
 
 def test_validation_errors_by_hand():
@@ -355,3 +356,83 @@ def test_real_placement_result():
     assert payload["methods"]["greedy"]["objective"] == problem.hop_cost(methods["greedy"].gpu_of, cluster)
     rep = build_report("placement", json.loads(json.dumps(payload)))
     assert rep.sections[1].figure.data[0].z is not None
+
+
+def test_plan_report_from_planner_payload(tmp_path):
+    payload = {
+        "objective": "cost", "feasible": True, "confirmed": True, "binding": ["budget"],
+        "demand": [{"use_case": "chatbot", "rate_per_s": 8.0, "ttft_slo_s": 0.5, "tpot_slo_s": 0.05}],
+        "totals": {"cost_usd_per_hour": 9.5, "power_w": 1400.0, "gpus": {"h100": 2}, "racks": 1,
+                   "cost_per_million_output_tokens_usd": 2.5},
+        "deployment": [{"use_case": "chatbot", "candidate": "h100 tp1", "units": 2, "gpus": 2,
+                        "rate_share_per_s": 8.0, "capacity_rps_per_unit": 5.0, "utilization": 0.8}],
+        "confirmation": [{"use_case": "chatbot", "candidate": "h100 tp1", "passed": True, "slo_attainment": 0.97,
+                          "ttft_p99_s": 0.25, "tpot_p99_s": 0.04}],
+        "capacities": [{"candidate": "h100 tp1", "use_case": "chatbot", "capacity_rps_per_gpu": 5.0, "reason": ""}],
+    }
+    kind, data = load_results(_plain(tmp_path, payload))
+    rep = build_report(kind, data)
+    assert kind == "plan" and ("cost", "$9.50/h") in rep.numbers and ("power", "1.4 kW") in rep.numbers
+    conf = rep.sections[2].figure
+    assert list(conf.data[0].y) == [0.5] and list(conf.data[1].y) == pytest.approx([0.8])  # 0.25/0.5, 0.04/0.05
+
+
+def _plain(tmp_path: Path, payload: dict) -> Path:
+    """A results object written without the envelope (as the optimizers' to_payload())."""
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def test_search_payload_without_envelope_is_recognised(tmp_path):
+    kind, _ = load_results(_plain(tmp_path, {"objective": "throughput", "direction": "maximize",
+                                   "trials": [{"number": 0, "params": {"tp": 1}, "value": None, "feasible": False}]}))
+    assert kind == "search"
+
+
+def test_genz_simulate_json_with_its_requests_csv(tmp_path):
+    _requests().assign(ttft_s=0.2).to_csv(tmp_path / "req.csv", index=False)
+    printed = {"requests": 10, "throughput_rps": 5.0, "slo_attainment": 1.0, "ttft_s": {"p50": 0.2, "p99": 0.2},
+               "tpot_s": {"p50": 0.02, "p99": 0.02}, "memo": {}, "wall_s": 0.1, "out_requests": "req.csv",
+               "inputs": {"name": "chat", "slo": {"ttft_s": 0.5, "tpot_s": None}}}
+    (tmp_path / "sim.json").write_text(json.dumps(printed))
+    kind, payload = load_results(tmp_path / "sim.json")
+    assert kind == "simulate" and len(payload["requests"]) == 10  # found next to the JSON file
+    rep = build_report(kind, payload)
+    notes = [a.text for a in rep.sections[0].figure.layout.annotations]
+    assert "SLO 500 ms (100.0% meet)" in notes and not any("SLO" in n and "ms (" in n and "50 ms" in n for n in notes)
+    assert rep.title == "Serving simulation: chat"
+
+
+def test_devices_can_describe_their_own_roofs(pred):
+    from hwmodels.registry import load_device
+
+    class WithRoofs:  # a device (here a wrapped GPU) whose roofs are not per dtype
+        def __init__(self, base):
+            self.base, self.name, self.idle_power_w = base, "custom", base.idle_power_w
+
+        def cost(self, table, *, cuda_graphs=True):
+            return self.base.cost(table, cuda_graphs=cuda_graphs)
+
+        def roofline(self, dtypes):
+            return {"compute": {"LUT W2": 2e15}, "bandwidth": 1e12}
+
+    ops = step_operators(dict(pred, hardware=WithRoofs(load_device("h200", "datasheet"))))
+    assert ops.peaks == {"LUT W2": 2e15} and ops.bandwidth == 1e12
+    roof = [t for t in roofline_figure(ops).data if t.mode == "lines"][0]
+    assert roof.name.startswith("roof LUT W2") and max(roof.y) == pytest.approx(2000.0)
+
+
+def test_validation_groups_only_and_goals(tmp_path):
+    printed = {"dataset": "d", "device": "h200-sxm", "profile": "p",
+               "groups": [{"file": "gemm", "model": "", "phase": "gemm", "timing": "cudagraph", "dtype": "bf16",
+                           "n": 4, "mape_time_pct": 6.5, "mape_energy_pct": None}],
+               "goals": [{"name": "gemm rows", "value_pct": 6.5, "limit_pct": 10.0, "passed": True, "n": 4},
+                         {"name": "e2e", "value_pct": 12.0, "limit_pct": 5.0, "passed": False, "n": 2}],
+               "rejected": [{"file": "gemm.csv", "row": 3}], "noise_floor": {"gemm": {"median_pct": 1.7, "p90_pct": 6.5}}}
+    (tmp_path / "v.json").write_text(json.dumps(printed))
+    kind, payload = load_results(tmp_path / "v.json")
+    rep = build_report(kind, payload)
+    assert kind == "validate" and ("goals met", "1 of 2") in rep.numbers
+    assert list(rep.sections[0].figure.data[0].y) == [6.5]
+    assert "gemm 1.7 / 6.5" in rep.notes[0]

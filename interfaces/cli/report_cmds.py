@@ -58,8 +58,10 @@ def report() -> None:
       genz report auto --in results.json --out page.html      # kind read from the file
 
     \b
-    Results files (JSON with {"genz_result": KIND, "format_version": 1, ...}, or
-    the CSV/Parquet of genz sweep) are defined in interfaces/reports/formats.py.
+    Results files: JSON with {"genz_result": KIND, "format_version": 1, ...}
+    (interfaces/reports/formats.py defines each KIND), the CSV/Parquet of
+    genz sweep, or what genz predict/simulate/validate --json print
+    (genz simulate: its --out-requests CSV is read when it exists).
     """
 
 
@@ -101,6 +103,8 @@ for _kind, _doc in (
                   "\b\nExample:\n  genz report placement --in placement.json --out placement.html"),
     ("search", "Objective over trials, running best, baseline and knob values of a knob search.\n\n"
                "\b\nExample:\n  genz report search --in search.json --out search.html"),
+    ("plan", "Capacities per candidate, the deployment, and the confirming simulations of a capacity plan.\n\n"
+             "\b\nExample:\n  genz report plan --in plan.json --out plan.html"),
     ("validate", "Predicted-versus-measured scatter and error per group of a validation run.\n\n"
                  "\b\nExample:\n  genz report validate --in validation.json --out validation.html"),
     ("auto", "Any results file: the kind is read from the file.\n\n"

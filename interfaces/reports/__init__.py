@@ -17,13 +17,21 @@ from pathlib import Path
 
 from interfaces.reports import (
     placement_report,
+    plan_report,
     predict_report,
     search_report,
     serving_report,
     sweep_report,
     validation_report,
 )
-from interfaces.reports.formats import KINDS, load_results, serving_payload, write_result
+from interfaces.reports.formats import (
+    KINDS,
+    load_results,
+    placement_payload,
+    serving_payload,
+    validation_payload,
+    write_result,
+)
 from interfaces.reports.html import render_html, write_html
 from interfaces.reports.report import Report, Section
 
@@ -34,12 +42,13 @@ BUILDERS = {
     "simulate": serving_report.build,
     "placement": placement_report.build,
     "search": search_report.build,
+    "plan": plan_report.build,
     "validate": validation_report.build,
 }
 assert set(BUILDERS) == set(KINDS)
 
-__all__ = ["BUILDERS", "KINDS", "Report", "Section", "build_report", "load_results", "render_html", "report_file",
-           "serving_payload", "write_html", "write_result"]
+__all__ = ["BUILDERS", "KINDS", "Report", "Section", "build_report", "load_results", "placement_payload",
+           "render_html", "report_file", "serving_payload", "validation_payload", "write_html", "write_result"]
 
 
 def build_report(kind: str, payload: dict, **options) -> Report:

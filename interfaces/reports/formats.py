@@ -23,7 +23,8 @@ parts ("frames") are either a list of row objects or pandas' ``split`` layout
     ttft_s, tpot_s, e2e_s, queueing_s, meets_slo), "utilization": frame (pool, replica,
     window_start_s, window_end_s, busy_fraction, output_tokens), "queue": frame (time_s, arrived,
     done, in_system, waiting, running)}``. :func:`serving_payload` builds it from a ``ServingResult``.
-    A CSV of the ``requests`` frame alone is read too (no SLO lines then).
+    A CSV of the ``requests`` frame alone is read too (no SLO lines then), and so is the object
+    ``genz simulate --json`` prints (with its ``--out-requests`` CSV when that file exists).
 ``placement``
     ``{"model", "cluster": {"nodes", "gpus_per_node", "gpus", "intra_node_cost",
     "inter_node_cost"}, "layers", "experts", "baseline": METHOD, "methods": {METHOD: {"objective"
@@ -32,10 +33,28 @@ parts ("frames") are either a list of row objects or pandas' ``split`` layout
 ``search``
     ``{"objective": metric name, "direction": "maximize" | "minimize", "space": {param: [values]},
     "trials": [{"number", "params": {...}, "value", "feasible", ...other metrics}],
-    "best": {"params", "value"}, "baseline": {"params", "value"}}``.
+    "best": {"params", "value"}, "baseline": {"params", "value"}}``
+    (``optimizers.search.SearchResult.to_payload()``).
+
+JSON written without the envelope is recognised too: ``genz predict --json``, ``genz simulate
+--json``, ``genz validate --json``, and the ``to_payload()`` dicts of a search (``trials`` and ``objective``) or a capacity
+plan (``deployment`` and ``totals``).
+``plan``
+    A capacity plan, ``optimizers.capacity.CapacityPlan.to_payload()``: ``{"objective", "feasible",
+    "confirmed", "message", "binding", "demand": [{"use_case", "rate_per_s", "ttft_slo_s",
+    "tpot_slo_s", ...}], "totals": {"cost_usd_per_hour", "power_w", "gpus": {hw: n}, "servers",
+    "racks", "cost_per_million_output_tokens_usd"}, "deployment": [{"use_case", "candidate",
+    "units", "gpus", "rate_share_per_s", "capacity_rps_per_unit", "utilization"}], "confirmation":
+    [{"use_case", "candidate", "passed", "slo_attainment", "ttft_p99_s", "tpot_p99_s", ...}],
+    "capacities": [{"candidate", "use_case", "capacity_rps_per_gpu", "reason", ...}]}``.
 ``validate``
-    ``{"dataset", "hardware", "rows": frame with measured_s and predicted_s and any of kind,
-    phase, model, dtype, batch, m, n, k, label}``, or a CSV/Parquet with those columns.
+    ``{"dataset", "hardware", "profile", "rows": frame with measured_s and predicted_s (and
+    measured_j, predicted_j) and any of kind, file, phase, model, dtype, timing, batch, context,
+    label}``, optionally ``"goals": [{"name", "value_pct", "limit_pct", "passed", "n"}]``,
+    ``"groups": [{"file", "model", "phase", "timing", "dtype", "n", "mape_time_pct", ...}]`` and
+    ``"noise_floor": {file: {"median_pct", "p90_pct"}}``; or a CSV/Parquet of rows.
+    :func:`validation_payload` builds it from a ``validation.report.ValidationReport``; the object
+    ``genz validate --json`` prints (groups and goals, no rows) is read too.
 """
 
 from __future__ import annotations
@@ -48,7 +67,7 @@ from pathlib import Path
 import pandas as pd
 
 FORMAT_VERSION = 1
-KINDS = ("predict", "sweep", "simulate", "placement", "search", "validate")
+KINDS = ("predict", "sweep", "simulate", "placement", "search", "plan", "validate")
 TABLE_SUFFIXES = (".csv", ".parquet")
 
 
@@ -134,6 +153,20 @@ def placement_payload(problem, cluster, methods: dict, baseline: str | None = No
             "tokens": problem.tokens, "baseline": baseline, "methods": out, **extra}
 
 
+def validation_payload(report) -> dict:
+    """The ``validate`` payload of a ``validation.report.ValidationReport`` (read by attribute)."""
+    from dataclasses import asdict, is_dataclass
+
+    def plain(items):
+        return [asdict(x) if is_dataclass(x) else dict(x) for x in items or []]
+
+    return {"dataset": report.dataset, "hardware": report.device, "profile": report.profile,
+            "profile_source": getattr(report, "profile_source", ""), "rows": report.rows,
+            "groups": plain(report.groups), "held_out": plain(getattr(report, "held_out", [])),
+            "goals": plain(report.goals), "noise_floor": getattr(report, "noise", {}),
+            "rejected": len(getattr(report, "rejected", []))}
+
+
 def _kind_of_table(df: pd.DataFrame, where: str) -> str:
     cols = set(df.columns)
     if {"measured_s", "predicted_s"} <= cols:
@@ -185,6 +218,23 @@ def load_results(path: str | Path, kind: str | None = None) -> tuple[str, dict]:
     return found, payload
 
 
+def _from_simulate_json(data: dict, where: str) -> dict:
+    """The object ``genz simulate --json`` prints (summary fields, ``inputs``, ``out_requests``):
+    its per-request CSV is read when ``out_requests`` names a file that exists (as given, or next
+    to the JSON file)."""
+    inputs = data.get("inputs") or {}
+    summary = {k: v for k, v in data.items() if k not in ("inputs", "memo", "wall_s", "out_requests")}
+    requests = pd.DataFrame()
+    if data.get("out_requests"):
+        for cand in (Path(data["out_requests"]), Path(where).parent / Path(data["out_requests"]).name):
+            if cand.exists():
+                requests = read_table(cand)
+                break
+    slo = inputs.get("slo") if isinstance(inputs, dict) else None
+    return {"name": inputs.get("name", "") if isinstance(inputs, dict) else "", "scenario": inputs, "slo": slo,
+            "summary": summary, "requests": requests, "utilization": pd.DataFrame(), "queue": pd.DataFrame()}
+
+
 def _from_json(data, where: str) -> tuple[str, dict]:
     if not isinstance(data, dict):
         raise ValueError(f"--in: {where} must hold one JSON object")
@@ -198,6 +248,14 @@ def _from_json(data, where: str) -> tuple[str, dict]:
         payload = {k: v for k, v in data.items() if k not in ("genz_result", "format_version")}
     elif {"ttft_s", "breakdown"} <= set(data):
         kind, payload = "predict", {"prediction": data}
+    elif {"throughput_rps", "slo_attainment", "ttft_s"} <= set(data):
+        kind, payload = "simulate", _from_simulate_json(data, where)
+    elif {"groups", "goals", "dataset"} <= set(data):
+        kind, payload = "validate", dict(data)
+    elif {"trials", "objective"} <= set(data):
+        kind, payload = "search", dict(data)
+    elif {"deployment", "totals"} <= set(data) or {"feasible", "demand", "capacities"} <= set(data):
+        kind, payload = "plan", dict(data)
     elif "configurations" in data and "out" in data:
         raise ValueError(f"--in: {where} is the summary printed by `genz sweep --json`; pass the sweep's "
                          f"results file instead ({data.get('out')})")
@@ -208,6 +266,8 @@ def _from_json(data, where: str) -> tuple[str, dict]:
         payload["rows"] = frame_from_json(payload.get("rows"), "rows")
     elif kind == "validate":
         payload["rows"] = frame_from_json(payload.get("rows"), "rows")
+        if isinstance(payload.get("rejected"), list):
+            payload["rejected"] = len(payload["rejected"])
     elif kind == "simulate":
         for key in ("requests", "utilization", "queue"):
             payload[key] = frame_from_json(payload.get(key), key)

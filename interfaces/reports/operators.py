@@ -27,8 +27,12 @@ class StepOperators:
     ``frame`` columns: phase, name, op_class, dtype, count, flops, bytes, intensity (FLOP/byte),
     time_s (one instance), achieved_flops_s, bound, energy_j (dynamic, one instance), step_time_s
     (time x count), share (of its phase's step time).
-    ``peaks``: dtype -> dense peak FLOP/s of the dtypes in the table; ``bandwidth``: bytes/s (None
-    when the device does not expose them); ``idle_power_w``: for the static part of energy.
+    ``peaks``: roof label (a dtype) -> peak FLOP/s; ``bandwidth``: bytes/s (None when the device
+    does not expose them); ``idle_power_w``: for the static part of energy.
+
+    Roofs come from the device's optional ``roofline(dtypes) -> {"compute": {label: FLOP/s},
+    "bandwidth": bytes/s}`` when it has one (devices whose roofs are not per dtype, such as LUT or
+    FPGA units, can describe them there), else from ``peak(dtype)`` and ``memory_bandwidth``.
     """
 
     frame: pd.DataFrame
@@ -93,9 +97,15 @@ def step_operators(pred: dict, profile: str | None = "auto") -> StepOperators:
         }))
     frame = pd.concat(frames, ignore_index=True)
     frame = frame[(frame["flops"] > 0) | (frame["bytes"] > 0) | (frame["time_s"] > 0)].reset_index(drop=True)
-    dtypes = [d for d in dict.fromkeys(frame.loc[frame["flops"] > 0, "dtype"])]
-    peaks = {d: p for d in dtypes if (p := _peak(device, d)) is not None}
-    return StepOperators(frame=frame, peaks=peaks, bandwidth=_bandwidth(device),
+    dtypes = list(dict.fromkeys(frame.loc[frame["flops"] > 0, "dtype"]))
+    hook = getattr(device, "roofline", None)
+    if callable(hook):
+        roofs = hook(dtypes)
+        peaks, bandwidth = dict(roofs.get("compute", {})), roofs.get("bandwidth")
+    else:
+        peaks = {d: p for d in dtypes if (p := _peak(device, d)) is not None}
+        bandwidth = _bandwidth(device)
+    return StepOperators(frame=frame, peaks=peaks, bandwidth=bandwidth,
                          idle_power_w=float(getattr(device, "idle_power_w", 0.0)),
                          device_name=getattr(device, "name", str(pred["hardware"])))
 

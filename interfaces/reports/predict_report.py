@@ -170,6 +170,9 @@ def build(payload: dict, profile: str | None = "auto") -> Report:
     except (ValueError, KeyError) as exc:
         ops = None
         rep.notes.append(f"Operator-level figures left out: {exc}")
+    if ops is not None and not (ops.peaks and ops.bandwidth):
+        rep.notes.append(f"{ops.device_name} does not expose its {'compute roofs' if not ops.peaks else 'bandwidth'}"
+                         " (peak(dtype), memory_bandwidth or roofline()): the roofline shows operators without them.")
     if ops is not None:
         rep.add("Roofline", roofline_figure(ops),
                 "Each marker is one operator of the prefill step (circles) or of a decode step at the mean "

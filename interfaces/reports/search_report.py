@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from interfaces.reports.report import Report
-from interfaces.reports.style import color_for, layout
+from interfaces.reports.style import color_for, fmt_num, layout
 
 
 def trials_frame(payload: dict) -> pd.DataFrame:
@@ -43,7 +43,7 @@ def progress_figure(df: pd.DataFrame, objective: str, maximize: bool, baseline: 
     if baseline is not None:
         fig.add_hline(y=baseline, line={"color": color_for(1), "dash": "dash"}, annotation_text="baseline")
     layout(fig, f"{objective} over trials ({'higher' if maximize else 'lower'} is better)", height=380)
-    fig.update_xaxes(title="trial")
+    fig.update_xaxes(title="trial", tickformat="d", dtick=1 if len(df) <= 20 else None)
     fig.update_yaxes(title=objective)
     return fig
 
@@ -54,7 +54,9 @@ def parallel_figure(df: pd.DataFrame, objective: str) -> go.Figure:
     dims = []
     for c in [c for c in df.columns if c.startswith("param:")]:
         col = ok[c]
-        if pd.api.types.is_numeric_dtype(col):
+        if col.astype(str).nunique() < 2:  # a knob that never changed says nothing here
+            continue
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
             dims.append({"label": c[6:], "values": col.to_numpy(float)})
         else:
             cats = list(dict.fromkeys(col.astype(str)))
@@ -63,7 +65,9 @@ def parallel_figure(df: pd.DataFrame, objective: str) -> go.Figure:
     dims.append({"label": objective, "values": ok["value"].to_numpy(float)})
     fig = go.Figure(go.Parcoords(line={"color": ok["value"], "colorscale": "Viridis", "showscale": True},
                                  dimensions=dims))
-    return layout(fig, "Knob values of every trial", height=420)
+    layout(fig, "Knob values of every trial", height=440)
+    fig.update_layout(margin={"t": 110, "l": 70, "r": 40})
+    return fig
 
 
 def build(payload: dict) -> Report:
@@ -82,15 +86,18 @@ def build(payload: dict) -> Report:
         best_row = ok.loc[ok["value"].idxmax() if maximize else ok["value"].idxmin()]
         best = payload.get("best") or {"value": best_row["value"],
                                        "params": {c[6:]: best_row[c] for c in df.columns if c.startswith("param:")}}
-        rep.numbers.append(("best", f"{best['value']:.4g}"))
+        rep.numbers.append(("best", fmt_num(best["value"], digits=4)))
         if base:
-            rep.numbers += [("baseline", f"{base:.4g}"), ("best vs baseline", f"{(best['value'] - base) / abs(base):+.1%}")]
+            rep.numbers += [("baseline", fmt_num(base, digits=4)),
+                            ("best vs baseline", f"{(best['value'] - base) / abs(base):+.1%}")]
         rep.tables.append(("Best knobs", pd.DataFrame([(k, str(v)) for k, v in best.get("params", {}).items()],
                                                       columns=["knob", "value"])))
     rep.add("Progress", progress_figure(df, objective, maximize, base),
             "Every evaluated configuration in order, the best found so far, and the baseline configuration.")
-    if any(c.startswith("param:") for c in df.columns) and len(ok) > 1:
-        rep.add("Knobs", parallel_figure(df, objective), "Drag along an axis to filter trials.")
+    varied = [c for c in df.columns if c.startswith("param:") and ok[c].astype(str).nunique() > 1]
+    if varied and len(ok) > 1:
+        rep.add("Knobs", parallel_figure(df, objective),
+                "One line per feasible trial through the knobs that varied; drag along an axis to filter.")
     top = ok.sort_values("value", ascending=not maximize).head(15)
     rep.tables.append(("Top trials", top.rename(columns=lambda c: c.removeprefix("param:"))))
     return rep

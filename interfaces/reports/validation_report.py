@@ -70,13 +70,14 @@ def scatter_figure(df: pd.DataFrame, quantity: str = "s") -> go.Figure:
             hovertemplate=f"%{{text}}<br>measured %{{x:.4g}} {unit}, predicted %{{y:.4g}} {unit} "
                           "(%{customdata:+.1f} %)<extra></extra>"))
     layout(fig, "Predicted against measured" + (" energy" if quantity == "j" else " time"), height=520)
-    fig.update_xaxes(type="log", title=f"measured ({unit})")
-    fig.update_yaxes(type="log", title=f"predicted ({unit})", scaleanchor="x")
+    rng = [np.log10(lo * scale / 1.5), np.log10(hi * scale * 1.5)]
+    fig.update_xaxes(type="log", title=f"measured ({unit})", range=rng)
+    fig.update_yaxes(type="log", title=f"predicted ({unit})", range=rng)
     return fig
 
 
 def error_histogram(df: pd.DataFrame) -> go.Figure:
-    key = next((k for k in ("kind", "model") if k in df.columns and df[k].nunique() > 1), None)
+    key = next((k for k in ("kind", "file", "model") if k in df.columns and df[k].nunique() > 1), None)
     fig = go.Figure()
     for i, c in enumerate(dict.fromkeys(df[key]) if key else [None]):
         g = df[df[key] == c] if key else df
@@ -89,18 +90,57 @@ def error_histogram(df: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def groups_figure(groups: pd.DataFrame) -> go.Figure:
+    """Mean absolute error of time (and energy) per group, when only group statistics are known."""
+    keys = [k for k in ("file", "model", "phase", "timing", "dtype") if k in groups.columns]
+    labels = [" ".join(str(v) for v in r if str(v)) for r in groups[keys].itertuples(index=False, name=None)]
+    fig = go.Figure(go.Bar(x=labels, y=groups["mape_time_pct"], name="time", marker_color=color_for(0)))
+    if "mape_energy_pct" in groups and groups["mape_energy_pct"].notna().any():
+        fig.add_trace(go.Bar(x=labels, y=groups["mape_energy_pct"], name="energy", marker_color=color_for(1)))
+    layout(fig, "Mean absolute error per group", height=420)
+    fig.update_yaxes(title="MAPE (%)")
+    fig.update_layout(barmode="group")
+    return fig
+
+
+def _goals(rep: Report, payload: dict) -> None:
+    goals = pd.DataFrame(payload.get("goals") or [])
+    if goals.empty or "passed" not in goals:
+        return
+    rep.numbers.append(("goals met", f"{int(goals['passed'].sum())} of {len(goals)}"))
+    cols = [c for c in ("name", "value_pct", "limit_pct", "passed", "n", "held_out", "detail") if c in goals]
+    rep.tables.insert(0, ("Goals (MAPE %)", goals[cols].round({"value_pct": 2})))
+    noise = payload.get("noise_floor") or {}
+    if noise:
+        rep.notes.append("Run-to-run noise floor (median / p90 %): " + ", ".join(
+            f"{k} {v.get('median_pct', float('nan')):.1f} / {v.get('p90_pct', float('nan')):.1f}"
+            for k, v in noise.items() if isinstance(v, dict)))
+
+
 def build(payload: dict) -> Report:
     """Report of a ``validate`` result (see :mod:`interfaces.reports.formats`)."""
-    df = with_errors(payload["rows"])
+    title = "Validation" + (f": {payload['dataset']}" if payload.get("dataset") else "")
+    where = (f" on {payload['hardware']}" if payload.get("hardware") else "") + (
+        f" (profile {payload['profile']})" if payload.get("profile") else "")
+    rows = payload.get("rows")
+    if rows is None or (isinstance(rows, pd.DataFrame) and rows.empty):
+        groups = pd.DataFrame(payload.get("groups") or [])
+        if groups.empty or "mape_time_pct" not in groups:
+            raise ValueError("validate: results need 'rows' (measured_s, predicted_s) or 'groups' with mape_time_pct")
+        rep = Report("validate", title, f"{int(groups['n'].sum()) if 'n' in groups else '?'} measured rows{where}")
+        rep.add("Error per group", groups_figure(groups),
+                "Group statistics only (the file holds no per-row predictions, so no scatter).")
+        rep.tables.append(("Error per group", groups))
+        _goals(rep, payload)
+        return rep
+    df = with_errors(rows)
     if df.empty:
         raise ValueError("validate: no row has positive measured_s and predicted_s")
-    title = "Validation" + (f": {payload['dataset']}" if payload.get("dataset") else "")
-    rep = Report("validate", title, f"{len(df)} measured rows" + (
-        f" on {payload['hardware']}" if payload.get("hardware") else ""),
-        [("rows", f"{len(df):,}"), ("mean absolute error", fmt_pct(df["abs_error"].mean())),
-         ("median absolute error", fmt_pct(df["abs_error"].median())),
-         ("within 10 %", fmt_pct((df["abs_error"] <= 0.10 + 1e-9).mean())),
-         ("within 25 %", fmt_pct((df["abs_error"] <= 0.25 + 1e-9).mean()))])
+    rep = Report("validate", title, f"{len(df)} measured rows{where}",
+                 [("rows", f"{len(df):,}"), ("mean absolute error", fmt_pct(df["abs_error"].mean())),
+                  ("median absolute error", fmt_pct(df["abs_error"].median())),
+                  ("within 10 %", fmt_pct((df["abs_error"] <= 0.10 + 1e-9).mean())),
+                  ("within 25 %", fmt_pct((df["abs_error"] <= 0.25 + 1e-9).mean()))])
     rep.add("Predicted against measured", scatter_figure(df),
             "Each marker is one measured row; on the black line the model is exact, dashed and dotted lines are "
             "10 % and 25 % off.")
@@ -112,4 +152,5 @@ def build(payload: dict) -> Report:
             rep.numbers.append(("energy: mean absolute error", fmt_pct(e.abs().mean())))
             rep.add("Energy", scatter_figure(df[both], "j"), "Rows with measured energy (NVML), joules per operation.")
     rep.tables.append(("Error per group", error_table(df)))
+    _goals(rep, payload)
     return rep
