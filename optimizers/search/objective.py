@@ -1,0 +1,336 @@
+"""What a search optimizes: one serving simulation per configuration, reduced to metrics.
+
+:class:`ServingObjective` holds everything but the knobs (model, precision, workload, SLO, prices)
+as plain, picklable data, so a process pool or a Ray cluster can evaluate configurations; each call
+builds an :class:`~genz.stepcost.EngineStepCost` and a :class:`~genz.serving.Scenario` and runs
+:func:`~genz.serving.simulate`.
+
+Load: with ``rate_per_s`` requests arrive (Poisson by default) at that total rate; without it the
+run is *offline* (every request arrives at t = 0, as in vLLM's ``benchmark_throughput``) and
+measures the most the configuration can push through. SLOs constrain only runs with a rate (in an
+offline run queueing alone breaks any TTFT objective).
+
+With ``find_capacity`` (set by the search when an objective is ``capacity``) each evaluation finds
+the highest Poisson rate the configuration sustains within the SLO (:mod:`optimizers.search.rates`).
+
+A configuration is *feasible* when the model fits, no request is dropped, and, with a rate, the run
+keeps up (not saturated) and at least ``min_slo_attainment`` of the requests meet the SLO.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+from genz.serving import (
+    SLO,
+    ContinuousBatching,
+    Disaggregation,
+    KVLink,
+    MemoConfig,
+    SaturationConfig,
+    Scenario,
+    StaticBatching,
+    simulate,
+)
+from genz.stepcost import EngineStepCost
+from hwmodels.registry import load_device
+from optimizers.search.rates import max_rate
+from workloads import Precision, load_model
+from workloads.requests import Request
+from workloads.usecases import UseCase, get_use_case
+
+__all__ = ["CAPACITY_METRICS", "METRICS", "Metric", "ServingObjective", "build_cost", "check_prices", "config_gpus", "direction_of", "metric_value", "summary_metrics"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    key: str          # field of the metrics dict
+    direction: str    # "maximize" | "minimize"
+    unit: str
+    description: str
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("throughput", "output_tokens_per_s", "maximize", "tok/s", "output tokens per second"),
+    Metric("request_throughput", "throughput_rps", "maximize", "req/s", "completed requests per second"),
+    Metric("goodput", "goodput_rps", "maximize", "req/s", "requests meeting the SLO per second (needs a rate)"),
+    Metric("throughput_per_gpu", "output_tokens_per_s_per_gpu", "maximize", "tok/s/GPU",
+           "output tokens per second per GPU"),
+    Metric("cost", "cost_per_million_output_tokens_usd", "minimize", "USD/Mtok",
+           "price of the GPUs (idle time included) per million output tokens"),
+    Metric("energy", "energy_per_output_token_j", "minimize", "J/tok", "energy per output token"),
+    Metric("p99_ttft", "ttft_p99_s", "minimize", "s", "99th percentile time to first token"),
+    Metric("p99_tpot", "tpot_p99_s", "minimize", "s", "99th percentile time per output token"),
+    Metric("p99_e2e", "e2e_p99_s", "minimize", "s", "99th percentile end-to-end latency"),
+    Metric("capacity", "capacity_rps", "maximize", "req/s",
+           "highest Poisson rate meeting the SLO (bisection; several simulations per trial)"),
+    Metric("capacity_per_gpu", "capacity_rps_per_gpu", "maximize", "req/s/GPU", "capacity per GPU"),
+)}
+
+#: objectives that need the capacity bisection
+CAPACITY_METRICS = ("capacity", "capacity_per_gpu")
+
+
+def direction_of(name: str) -> str:
+    if name not in METRICS:
+        raise ValueError(f"objective must be one of {', '.join(METRICS)}, got {name!r}")
+    return METRICS[name].direction
+
+
+def check_prices(hardware, prices: Mapping[str, float] | None) -> dict[str, float]:
+    """USD per GPU-hour of each hardware name: the ``prices`` override, else the data file's
+    ``price_per_hour_usd``. Raises ``ValueError`` naming the GPUs that have neither."""
+    prices = dict(prices or {})
+    out, missing = {}, []
+    for hw in hardware:
+        dev = load_device(hw)
+        p = prices.get(hw, prices.get(getattr(dev, "name", hw)))
+        if p is None:
+            p = getattr(dev, "price_per_hour_usd", None)
+        if p is None:
+            missing.append(hw)
+        elif not (isinstance(p, int | float) and math.isfinite(p) and p >= 0):
+            raise ValueError(f"price of {hw}: must be a number of USD per GPU-hour >= 0, got {p!r}")
+        else:
+            out[hw] = float(p)
+    if missing:
+        raise ValueError(f"price: no price_per_hour_usd for {', '.join(missing)} in the hardware data; give one "
+                         f"per GPU-hour (prices={{'{missing[0]}': 1.5}} in Python, --price {missing[0]}=1.5 on the "
+                         "command line)")
+    return out
+
+
+def build_cost(model: str, hardware: str, precision: str, tp: int = 1, pp: int = 1, *, runtime: str = "vllm",
+               cuda_graphs: bool = True, max_batched_tokens: int = 8192,
+               price_per_gpu_hour: float | None = None) -> EngineStepCost:
+    """An engine step cost for one replica, its price overridden when ``price_per_gpu_hour`` is given."""
+    cost = EngineStepCost(model, hardware, precision, tp=tp, pp=pp, runtime=runtime, cuda_graphs=cuda_graphs,
+                          max_batched_tokens=max_batched_tokens)
+    if price_per_gpu_hour is not None:
+        cost.price_per_hour_usd = price_per_gpu_hour * cost.devices
+    return cost
+
+
+@dataclass(frozen=True)
+class ServingObjective:
+    """Evaluate serving configurations of ``model`` on a use case's workload.
+
+    ``use_case`` is a preset name (``genz``'s ``chatbot``, ``code_generation``...) or a
+    :class:`~workloads.usecases.UseCase`; its lengths shape the requests and its SLOs apply unless
+    ``slo`` overrides them (``slo=None`` keeps the use case's). ``length_sigma > 0`` draws log-normal
+    lengths around the use case's (log-space standard deviation). ``memo`` buckets trade a little
+    precision (see :mod:`genz.serving.cost`) for speed.
+    """
+
+    model: str = "llama-3-8b"
+    precision: str = "bf16"
+    use_case: str | UseCase = "chatbot"
+    rate_per_s: float | None = None
+    num_requests: int = 200
+    arrival: str = "poisson"
+    length_sigma: float = 0.0
+    slo: SLO | None = None
+    min_slo_attainment: float = 0.9
+    seed: int = 0
+    runtime: str = "vllm"
+    cuda_graphs: bool = True
+    router: str = "least_outstanding_tokens"
+    memo: MemoConfig = field(default_factory=lambda: MemoConfig(prefill_bucket=64, context_bucket=1024))
+    prices: tuple[tuple[str, float], ...] = ()
+    find_capacity: bool = False
+    capacity_rel_tol: float = 0.05
+
+    def __post_init__(self) -> None:
+        uc = get_use_case(self.use_case) if isinstance(self.use_case, str) else self.use_case
+        if not isinstance(uc, UseCase):
+            raise ValueError(f"use_case must be a preset name or a UseCase, got {self.use_case!r}")
+        object.__setattr__(self, "use_case", uc)
+        if isinstance(self.prices, Mapping):
+            object.__setattr__(self, "prices", tuple(sorted(self.prices.items())))
+        load_model(self.model)
+        Precision.parse(self.precision)
+        if self.rate_per_s is not None and not (isinstance(self.rate_per_s, int | float) and self.rate_per_s > 0
+                                                and math.isfinite(self.rate_per_s)):
+            raise ValueError(f"rate_per_s must be a finite number > 0 or None (offline), got {self.rate_per_s!r}")
+        if isinstance(self.num_requests, bool) or not isinstance(self.num_requests, int) or self.num_requests < 1:
+            raise ValueError(f"num_requests must be an integer >= 1, got {self.num_requests!r}")
+        if not (0 <= self.min_slo_attainment <= 1):
+            raise ValueError(f"min_slo_attainment must be in [0, 1], got {self.min_slo_attainment!r}")
+        if self.slo is not None:
+            self.slo.validate("slo.")
+        self.memo.validate("memo.")
+
+    # ------------------------------------------------------------------ set-up
+    @property
+    def effective_slo(self) -> SLO:
+        return self.slo if self.slo is not None else SLO.from_use_case(self.use_case)
+
+    def check(self, space, objectives) -> None:
+        """Raise ``ValueError`` before a search when an objective cannot be computed for ``space``:
+        unknown hardware, goodput without a rate, cost for a GPU without a price."""
+        for hw in space.hardware:
+            load_device(hw)
+        for name in objectives:
+            direction_of(name)
+            if name == "goodput" and self.rate_per_s is None:
+                raise ValueError("objective goodput needs an arrival rate (rate_per_s / --rate); an offline run "
+                                 "queues every request at t = 0, so no TTFT objective can hold")
+        if "cost" in objectives:
+            check_prices(space.hardware, dict(self.prices))
+
+    def describe(self) -> dict:
+        """JSON-ready inputs (the ``setup`` of a results file; also how a resumed study is matched)."""
+        d = asdict(self)
+        d["use_case"] = asdict(self.use_case)
+        d["slo"] = asdict(self.effective_slo)
+        d["prices"] = dict(self.prices)
+        return d
+
+    def trace(self, rate_per_s: float | None) -> list[Request]:
+        """The requests at ``rate_per_s`` (None: all at t = 0), drawn with ``seed``."""
+        rate = rate_per_s
+        wl = self.use_case.workload(rate or 1.0, self.num_requests, arrival=self.arrival,
+                                    length_sigma=self.length_sigma)
+        reqs = wl.generate(self.seed)
+        if rate is None:
+            reqs = [Request(q.id, 0.0, q.prompt_tokens, q.output_tokens) for q in reqs]
+        return reqs
+
+    def scenario(self, config: Mapping, rate_per_s: float | None) -> Scenario:
+        """The scenario of one configuration at ``rate_per_s`` requests/s (None: offline)."""
+        trace = self.trace(rate_per_s)
+        prices = dict(self.prices)
+        hw = config["hardware"]
+        if config["scheduler"] == "static":
+            sched = StaticBatching(batch_size=config["batch_size"], block_size=config["block_size"],
+                                   gpu_memory_utilization=config["gpu_memory_utilization"])
+            reserve = min(config["batch_size"], len(trace)) * max(q.prompt_tokens for q in trace)
+        else:
+            sched = ContinuousBatching(max_num_seqs=config["max_num_seqs"],
+                                       max_num_batched_tokens=config["max_num_batched_tokens"],
+                                       chunked_prefill=config["chunked_prefill"], block_size=config["block_size"],
+                                       gpu_memory_utilization=config["gpu_memory_utilization"])
+            reserve = config["max_num_batched_tokens"]
+        cost = build_cost(self.model, hw, self.precision, config["tp"], config["pp"], runtime=self.runtime,
+                          cuda_graphs=self.cuda_graphs, max_batched_tokens=reserve,
+                          price_per_gpu_hour=prices.get(hw))
+        offline = rate_per_s is None
+        return Scenario(cost=cost, scheduler=sched, replicas=config["replicas"], router=self.router, trace=trace,
+                        slo=self.effective_slo, seed=self.seed, memo=self.memo,
+                        disaggregation=self._disaggregation(config, sched),
+                        saturation=SaturationConfig(min_arrivals=max(20, self.num_requests // 10), stop=not offline))
+
+    def _disaggregation(self, config: Mapping, sched) -> Disaggregation | None:
+        """Splitwise pools when ``config`` has ``prefill_replicas`` > 0 (optional ``prefill_hardware``,
+        ``prefill_tp``; default: the decode pool's). Assumption: each prefill GPU ships its shard of
+        the KV cache over its own scale-out NIC (DGX-style, one NIC per GPU), so a replica's link
+        carries ``tp x pp`` times the NIC's bandwidth, streamed layer by layer (overlapped)."""
+        n = config.get("prefill_replicas") or 0
+        if not n:
+            return None
+        hw = config.get("prefill_hardware") or config["hardware"]
+        tp = config.get("prefill_tp") or config["tp"]
+        dev = load_device(hw)
+        nic = getattr(dev, "scale_out", None) or getattr(dev, "scale_up", None)
+        if nic is None:
+            raise ValueError(f"disaggregation: {hw} has no scale-out link in its data file to ship KV caches over")
+        cost = build_cost(self.model, hw, self.precision, tp, config["pp"], runtime=self.runtime,
+                          cuda_graphs=self.cuda_graphs, max_batched_tokens=getattr(sched, "max_num_batched_tokens", 8192),
+                          price_per_gpu_hour=dict(self.prices).get(hw))
+        link = KVLink(bandwidth_bytes_per_s=nic.bandwidth * tp * config["pp"], latency_s=nic.latency_s)
+        return Disaggregation(prefill_cost=cost, prefill_replicas=n, link=link)
+
+    # ------------------------------------------------------------------ evaluation
+    def __call__(self, config: Mapping) -> dict:
+        return self.evaluate(config)
+
+    def evaluate(self, config: Mapping) -> dict:
+        """``{"feasible", "reason", "structural", "metrics": {...}, "wall_s"}`` of one configuration
+        (JSON-ready): a run at ``rate_per_s`` (offline without one), or with ``find_capacity`` the
+        highest rate meeting the SLO (metrics of the run at that rate plus ``capacity_rps``)."""
+        if self.find_capacity:
+            return self.capacity(config)
+        return self.evaluate_at(config, self.rate_per_s)
+
+    def capacity(self, config: Mapping) -> dict:
+        """The highest Poisson rate (requests/s) at which ``config`` stays feasible (see
+        :func:`optimizers.search.rates.max_rate`), started from 70 % of its offline throughput and
+        capped by it (a short run starting empty would otherwise flatter an overloaded deployment)."""
+        t0 = time.perf_counter()
+        offline = self.evaluate_at(config, None)
+        gpus = offline["metrics"]["gpus"]
+        if not offline["feasible"]:
+            return {**offline, "structural": True, "metrics": {**offline["metrics"], "capacity_rps": 0.0,
+                                                               "capacity_rps_per_gpu": 0.0}}
+        start = 0.7 * offline["metrics"]["throughput_rps"]
+        rs = max_rate(lambda r: self.evaluate_at(config, r), start, upper=offline["metrics"]["throughput_rps"],
+                      rel_tol=self.capacity_rel_tol)
+        ev = dict(rs.evaluation)
+        m = {**ev["metrics"], "capacity_rps": rs.rate, "capacity_rps_per_gpu": rs.rate / gpus,
+             "offline_throughput_rps": offline["metrics"]["throughput_rps"], "capacity_evaluations": rs.evaluations + 1}
+        feasible = rs.rate > 0
+        return {"feasible": feasible, "reason": "" if feasible else rs.reason, "structural": bool(ev.get("structural")),
+                "metrics": m, "wall_s": time.perf_counter() - t0}
+
+    def evaluate_at(self, config: Mapping, rate_per_s: float | None) -> dict:
+        """One simulation of ``config`` at ``rate_per_s`` (None: offline). ``structural`` marks
+        failures that no lower load would fix (the model does not fit, a lone request misses the SLO)."""
+        t0 = time.perf_counter()
+        gpus = config_gpus(config)
+        try:
+            sc = self.scenario(config, rate_per_s)
+            res = simulate(sc)
+        except ValueError as exc:  # a split the model does not allow, a dtype the GPU lacks...
+            return {"feasible": False, "reason": str(exc), "structural": True, "metrics": {"gpus": gpus},
+                    "wall_s": time.perf_counter() - t0}
+        s = res.summary
+        m = summary_metrics(s, gpus)
+        m["price_per_hour_usd"] = sc.cost.price_per_hour_usd * sc.replicas
+        m["rate_per_s"] = rate_per_s
+        reason, structural = "", False
+        if not s.feasible:
+            reason, structural = s.infeasible_reason, True
+        elif s.dropped:
+            reason, structural = f"{s.dropped} of {s.requests} requests can never fit in the KV cache", True
+        elif rate_per_s is not None and s.saturated:
+            reason = f"cannot keep up with {rate_per_s:.4g} requests/s: {s.saturation_reason}"
+        elif rate_per_s is not None and not (s.slo_attainment >= self.min_slo_attainment):
+            reason = (f"SLO attainment {s.slo_attainment:.3f} < min_slo_attainment {self.min_slo_attainment} "
+                      f"at {rate_per_s:.4g} requests/s (TTFT <= {sc.slo.ttft_s:g} s and TPOT <= {sc.slo.tpot_s:g} s)")
+        return {"feasible": not reason, "reason": reason, "structural": structural, "metrics": m,
+                "wall_s": time.perf_counter() - t0}
+
+
+def config_gpus(config: Mapping) -> int:
+    """GPUs of a configuration: ``tp x pp x replicas``, plus the prefill pool when disaggregated."""
+    g = config["tp"] * config["pp"] * config["replicas"]
+    if config.get("prefill_replicas"):
+        g += (config.get("prefill_tp") or config["tp"]) * config["pp"] * config["prefill_replicas"]
+    return g
+
+
+def summary_metrics(s, gpus: int) -> dict:
+    """The metrics dict of a :class:`genz.serving.Summary` (SI units; NaN where undefined)."""
+    return {
+        "gpus": gpus, "completed": s.completed, "requests": s.requests, "dropped": s.dropped,
+        "duration_s": s.duration_s, "throughput_rps": s.throughput_rps,
+        "output_tokens_per_s": s.output_tokens_per_s, "output_tokens_per_s_per_gpu": s.output_tokens_per_s / gpus,
+        "goodput_rps": s.goodput_rps, "slo_attainment": s.slo_attainment,
+        "ttft_p50_s": s.ttft_s.p50, "ttft_p99_s": s.ttft_s.p99, "tpot_p50_s": s.tpot_s.p50,
+        "tpot_p99_s": s.tpot_s.p99, "e2e_p50_s": s.e2e_s.p50, "e2e_p99_s": s.e2e_s.p99,
+        "cost_per_million_output_tokens_usd": s.cost_per_million_output_tokens_usd,
+        "energy_per_output_token_j": s.energy_per_output_token_j, "preemptions": s.preemptions,
+        "saturated": s.saturated,
+    }
+
+
+def metric_value(evaluation: dict, name: str) -> float | None:
+    """The objective ``name`` of an evaluation (None when it was not measured or is not finite)."""
+    v = evaluation.get("metrics", {}).get(METRICS[name].key)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        return None
+    return float(v)
