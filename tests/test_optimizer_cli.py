@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pandas as pd
@@ -10,7 +11,8 @@ from click.testing import CliRunner
 
 from interfaces.cli import main
 
-pytest.importorskip("optuna")
+needs_optuna = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
+                                  reason="genz tune needs Optuna (pip install -e '.[search]')")
 
 SMALL = ["--model", "llama-3.2-1b", "--workers", "1"]
 
@@ -19,6 +21,7 @@ def run(*args):
     return CliRunner().invoke(main, list(args))
 
 
+@needs_optuna
 def test_tune_json_and_results_files(tmp_path):
     out = tmp_path / "tune.json"
     r = run("tune", *SMALL, "--max-num-seqs", "4,64", "--requests", "30", "--sampler", "grid", "--out", str(out),
@@ -44,6 +47,7 @@ def test_tune_json_and_results_files(tmp_path):
     assert again.exit_code == 2 and "--force" in again.output
 
 
+@needs_optuna
 def test_tune_text_output_names_best_and_baseline():
     r = run("tune", *SMALL, "--max-num-seqs", "4,16", "--requests", "20", "--sampler", "grid",
             "--objective", "throughput,p99_tpot")
@@ -51,6 +55,7 @@ def test_tune_text_output_names_best_and_baseline():
     assert "best throughput:" in r.output and "baseline:" in r.output and "Pareto front" in r.output
 
 
+@needs_optuna
 @pytest.mark.parametrize("args,needle", [
     (["--max-num-seqs", "abc"], "--max-num-seqs"),
     (["--max-num-seqs", "512", "--max-num-batched-tokens", "256"], "search space is empty"),

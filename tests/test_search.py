@@ -3,6 +3,7 @@ the rate bisection, and the hyperparameter-study reproduction."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -31,7 +32,8 @@ from optimizers.search.hyperparameter_study import (
 from optimizers.search.rates import max_rate
 from workloads.requests import Request
 
-pytest.importorskip("optuna")
+needs_optuna = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
+                                  reason="the search loop needs Optuna (pip install -e '.[search]')")
 
 SMALL = "llama-3.2-1b"
 
@@ -133,6 +135,7 @@ def test_objective_reports_impossible_splits_as_infeasible_trials():
     assert not ev["feasible"] and ev["structural"] and "tp" in ev["reason"]
 
 
+@needs_optuna
 def test_objective_price_override_and_missing_price():
     cfg = SearchSpace(hardware=("h100",)).baseline()
     a = objective()(cfg)["metrics"]["cost_per_million_output_tokens_usd"]
@@ -142,6 +145,7 @@ def test_objective_price_override_and_missing_price():
         search(SearchSpace(hardware=("rtx-4090",)), objective(), objectives=("cost",), sampler="grid")
 
 
+@needs_optuna
 def test_goodput_needs_a_rate_and_objective_names_are_checked():
     with pytest.raises(ValueError, match="needs an arrival rate"):
         search(SearchSpace(), objective(), objectives=("goodput",), sampler="grid")
@@ -161,6 +165,7 @@ def test_slo_constraint_with_a_rate():
 
 
 # --------------------------------------------------------------------------- the loop
+@needs_optuna
 def test_grid_search_finds_the_maximum_and_reports_the_baseline():
     space = SearchSpace(max_num_seqs=(4, 16, 256), max_num_batched_tokens=(2048, 8192), hardware=("h100",))
     r = search(space, objective(), sampler="grid")
@@ -181,6 +186,7 @@ def test_grid_search_finds_the_maximum_and_reports_the_baseline():
     assert len(df) == 6 and {"number", "feasible", "max_num_seqs", "throughput", "e2e_p99_s"} <= set(df.columns)
 
 
+@needs_optuna
 def test_duplicate_configurations_are_simulated_once():
     # block_size is ignored by nothing, but batch_size is ignored by the continuous scheduler: 2 distinct configs
     space = SearchSpace(max_num_seqs=(16, 64), batch_size=(1, 2, 4), hardware=("h100",))
@@ -193,6 +199,7 @@ def test_duplicate_configurations_are_simulated_once():
     assert all(t["value"] == by_num[t["duplicate_of"]]["value"] for t in dups)
 
 
+@needs_optuna
 def test_infeasible_configurations_are_kept_with_a_reason():
     space = SearchSpace(max_num_seqs=(64, 512), max_num_batched_tokens=(256, 8192), tp=(1, 3), hardware=("h100",))
     r = search(space, objective(), sampler="grid")
@@ -204,6 +211,7 @@ def test_infeasible_configurations_are_kept_with_a_reason():
 
 
 @pytest.mark.parametrize("sampler", ["random", "tpe", "nsga2"])
+@needs_optuna
 def test_samplers_run_and_best_is_the_best_feasible_trial(sampler):
     space = SearchSpace(max_num_seqs=(4, 8, 16, 32, 64, 128, 256), max_num_batched_tokens=(1024, 8192),
                         hardware=("h100",))
@@ -213,6 +221,7 @@ def test_samplers_run_and_best_is_the_best_feasible_trial(sampler):
     assert r.best["value"] == max(ok)
 
 
+@needs_optuna
 def test_multi_objective_front_is_non_dominated():
     space = SearchSpace(max_num_seqs=(2, 8, 32, 128), hardware=("h100",))
     r = search(space, objective(), objectives=("throughput", "p99_tpot"), sampler="grid")
@@ -225,6 +234,7 @@ def test_multi_objective_front_is_non_dominated():
     assert len(front) == len(set(allv))
 
 
+@needs_optuna
 def test_resume_runs_only_the_missing_trials(tmp_path):
     space = SearchSpace(max_num_seqs=(4, 8, 16, 32, 64, 128), hardware=("h100",))
     store = tmp_path / "study.log"
@@ -243,6 +253,7 @@ def test_resume_runs_only_the_missing_trials(tmp_path):
                storage=store, seed=3)
 
 
+@needs_optuna
 def test_resume_requeues_a_trial_left_running_by_a_killed_run(tmp_path):
     import optuna
 
@@ -261,6 +272,7 @@ def test_resume_requeues_a_trial_left_running_by_a_killed_run(tmp_path):
     assert states[stale.number] == "FAIL"
 
 
+@needs_optuna
 def test_process_pool_gives_the_serial_answer():
     space = SearchSpace(max_num_seqs=(4, 16, 64), hardware=("h100",))
     serial = search(space, objective(), sampler="grid", workers=1)
@@ -270,6 +282,7 @@ def test_process_pool_gives_the_serial_answer():
     assert pool.baseline["value"] == serial.baseline["value"]
 
 
+@needs_optuna
 def test_ray_local_instance_gives_the_serial_answer():
     pytest.importorskip("ray")
     space = SearchSpace(max_num_seqs=(4, 64), hardware=("h100",))
@@ -279,6 +292,7 @@ def test_ray_local_instance_gives_the_serial_answer():
     assert key(serial) == key(ray_r)
 
 
+@needs_optuna
 def test_capacity_objective_bisects_the_rate():
     space = SearchSpace(max_num_seqs=(256,), hardware=("h100",))
     r = search(space, objective(num_requests=60), objectives=("capacity",), sampler="grid")
