@@ -255,10 +255,12 @@ class GPU:
             peak = self.peak(table.dtype[i])
             if "decode" in str(table.name[i]):
                 kvb = _ACT_BYTES.get(str(table.dtype[i]), 2.0)
-                kv_bytes = np.maximum(rd - mn * d * 2.0, 1e-30)
-                # query rows per KV head, from FLOPs per KV byte (4 H d k / (2 kv_heads d k kvb)); an MLA
-                # latent shared by all heads comes out large, so it is not padded
-                g = np.clip(fl * kvb / (2.0 * kv_bytes), 1.0, np.maximum(n, 1.0))
+                # query rows per KV head, from FLOPs per KV byte (4 H d k / (2 kv_heads d k kvb)); KV bytes
+                # are the reads less Q, which is as large as the output. Latent attention (MLA: more
+                # than 4 d FLOPs per query-key pair) shares one KV entry among all heads.
+                kv_bytes = np.maximum(rd - wr, 1e-30)
+                standard = fl <= 4.0 * mn * d * np.maximum(k / np.maximum(m, 1.0), 1.0) * 1.01
+                g = np.where(standard, np.clip(fl * kvb / (2.0 * kv_bytes), 1.0, np.maximum(n, 1.0)), np.maximum(n, 1.0))
                 pairs = np.where(ok, m, 0.0) * n / g  # (sequence, KV head) work items
                 keys = np.where(ok, k / np.maximum(m, 1.0), 0.0)
                 block = np.select([d <= lim for lim, _ in _KV_BLOCK], [b for _, b in _KV_BLOCK])
@@ -271,8 +273,10 @@ class GPU:
                 exp_s = n * k * pad / p.attn_exp_rate if p.attn_exp_rate > 0 else 0.0  # one per (padded) score
                 t_c[i] = flops_eff[i] / (peak * eff) + ctas * p.attn_cta_s / sms + exp_s
                 launches[i] = launches[i] + split * (table.kernels[i] > 0)
+                # wave quantization of the unsplit kernel (which only runs unsplit below one wave when
+                # the whole KV fits one block: tiny work, left unpenalized so time grows with context)
                 w = pairs / (sms * p.attn_ctas_per_sm)
-                wave[i] = np.where(ok & ~split & (w > 0), np.ceil(w) / np.where(w > 0, w, 1.0), 1.0)
+                wave[i] = np.where(ok & ~split & (w >= 1), np.ceil(w) / np.maximum(w, 1.0), 1.0)
             else:
                 s_eff = np.where(ok, fl / (2.0 * mn * d), 1.0)  # keys per query row, doubled (S for causal)
                 flops_eff[i] = np.where(ok, fl * (1.0 + tm / np.maximum(s_eff, 1.0)), fl)
