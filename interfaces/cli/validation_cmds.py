@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import click
@@ -77,21 +78,27 @@ def validate(data, profile, hardware, as_json, html, force, papers):
         echo_json(obj)
         return
     click.echo(report.to_text())
+    if papers_out is not None:
+        click.echo("")
+        click.echo(papers_out)
     if html_path:
         click.echo(f"wrote {Path(html_path)}")
 
 
 def _papers(as_json: bool):
     """Hook for the published-figures check: ``validation.papers.figures_report(json=...)`` when that
-    module is installed (it belongs to another part of the project)."""
+    module is installed (it belongs to another part of the project). JSON text comes back parsed."""
     if importlib.util.find_spec("validation.papers") is None:
         raise BadInput("--papers: validation.papers is not available in this installation")
     from validation import papers
 
     out = _as_bad_input(papers.figures_report, json=as_json)
-    if not as_json and out is not None:
-        click.echo(out if isinstance(out, str) else str(out))
-    return out
+    if as_json and isinstance(out, str):
+        try:
+            return json.loads(out)
+        except json.JSONDecodeError:
+            return out
+    return out if isinstance(out, str) else str(out)
 
 
 def register(main: click.Group) -> None:
