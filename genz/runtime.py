@@ -4,6 +4,10 @@ Two stacks differ more in how many kernels they launch and how often elementwise
 memory than in their GEMMs. A runtime file (``genz/data/runtimes/<name>.json``) holds, per
 operator, ``kernels`` (launches per instance) and ``passes`` (bytes moved per element, in units
 of the activation width: read + write of a bf16 tensor is 2 passes).
+
+Optional ``kernels.host_ops``: host-side work per layer that launches no kernel (Python module
+calls, cache bookkeeping), in units of one eager launch. It costs host time in eager mode and
+nothing under CUDA graphs (the ``host_python`` row of the operator table).
 """
 
 from __future__ import annotations
