@@ -1,0 +1,104 @@
+"""Shared pieces of the reproductions: a step-cost cache that outlives one run, and the search for the
+highest arrival rate that still meets a latency criterion."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["SharedStepCache", "max_rate", "RateSearch"]
+
+
+class SharedStepCache:
+    """A step-cost model that remembers every iteration it was asked for, across simulations.
+
+    Each :func:`~genz.serving.simulate` call memoizes inside the run only; a rate search runs the same
+    replicas many times, and the bucketed iterations they ask for repeat. The cache is exact (keyed
+    on the prefill chunks and the decode contexts as given); every other attribute (KV bytes, price,
+    idle power, memory) passes through to the wrapped model.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self._cache: dict = {}
+
+    def __getattr__(self, name):
+        if name in ("model", "_cache"):
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        return self.model.kv_bytes_per_token
+
+    @property
+    def kv_capacity_bytes(self) -> float:
+        return self.model.kv_capacity_bytes
+
+    @property
+    def price_per_hour_usd(self) -> float:
+        return self.model.price_per_hour_usd
+
+    def step(self, prefill_chunks, decode_contexts):
+        n = len(decode_contexts)
+        # an evenly split context sum (what MemoizedStepCost passes) is identified by count and sum
+        even = n == 0 or max(decode_contexts) - min(decode_contexts) <= 1
+        key = (tuple(prefill_chunks), n, sum(decode_contexts)) if even else \
+            (tuple(prefill_chunks), tuple(decode_contexts))
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self.model.step(prefill_chunks, decode_contexts)
+        return hit
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
+@dataclass
+class RateSearch:
+    """Outcome of :func:`max_rate`: the highest rate found to pass, the lowest found to fail, what
+    failed there, and every probe ``(rate, passed, reason)``."""
+
+    rate: float
+    failed_rate: float
+    reason: str
+    probes: list
+
+
+def max_rate(passes: Callable[[float], tuple[bool, str]], guess: float, rel_tol: float = 0.08,
+             max_probes: int = 12) -> RateSearch:
+    """Bracket then bisect (geometrically) the highest arrival rate for which ``passes(rate)`` holds.
+
+    ``passes`` returns ``(ok, reason)``; it is assumed monotone (a rate above a failing one fails).
+    Stops when the bracket is within ``rel_tol`` (relative) or after ``max_probes`` calls.
+    """
+    probes = []
+
+    def probe(r):
+        ok, why = passes(r)
+        probes.append((r, ok, why))
+        return ok, why
+
+    lo, hi, reason = 0.0, math.inf, ""
+    r = guess
+    while len(probes) < max_probes:
+        ok, why = probe(r)
+        if ok:
+            lo = r
+            if hi < math.inf:
+                break
+            r *= 2.0
+        else:
+            hi, reason = r, why
+            if lo > 0:
+                break
+            r /= 2.0
+    while lo > 0 and hi < math.inf and hi / lo > 1 + rel_tol and len(probes) < max_probes:
+        r = math.sqrt(lo * hi)
+        ok, why = probe(r)
+        if ok:
+            lo = r
+        else:
+            hi, reason = r, why
+    return RateSearch(lo, hi, reason, probes)
