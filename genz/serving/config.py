@@ -182,7 +182,7 @@ class SaturationConfig:
 class MemoConfig:
     """Buckets of the step-cost memo (tokens); 1 and 1 make it exact (see :mod:`genz.serving.cost`)."""
 
-    prefill_bucket: int = 16
+    prefill_bucket: int = 2
     context_bucket: int = 256
 
     def validate(self, prefix: str = "memo.") -> None:

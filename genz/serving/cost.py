@@ -8,7 +8,8 @@ Memoization (:class:`MemoizedStepCost`) keys each iteration on a bucketed signat
 (counts below 128 stay exact), so the rounding error is at most ``b / 2``: at most 1/128 of the
 count (0.4 %) and at most ``bucket / 2`` tokens:
 
-* each prefill chunk's new tokens use ``prefill_bucket`` (default 16), its cached tokens
+* each prefill chunk's new tokens use ``prefill_bucket`` (default 2: compute-bound chunks
+  stay within 0.5 %, measured by ``benchmarks/bench_serving.py --engine --check-error``), its cached tokens
   ``context_bucket`` (default 256); chunks are sorted (order inside a batch does not change cost);
 * decode sequences enter through their count (exact) and the sum of their contexts, rounded with
   ``context_bucket``; the engine is called with that sum split evenly over the sequences.
@@ -161,7 +162,7 @@ class MemoizedStepCost:
     :meth:`step` keeps the :class:`StepCostModel` signature so a memo can stand in for the model.
     """
 
-    def __init__(self, model: StepCostModel, prefill_bucket: int = 16, context_bucket: int = 256):
+    def __init__(self, model: StepCostModel, prefill_bucket: int = 2, context_bucket: int = 256):
         if prefill_bucket < 1 or context_bucket < 1:
             raise ValueError("memo buckets must be >= 1")
         self.model = model
