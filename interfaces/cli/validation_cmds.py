@@ -19,7 +19,8 @@ def _as_bad_input(fn, *args, **kwargs):
 
 
 @click.command()
-@click.option("--data", "data", required=True, help="Dataset directory (CSV files and env.json) or a shipped dataset name.")
+@click.option("--data", "data", default=None,
+              help="Dataset directory (CSV files and env.json) or a shipped dataset name (required unless --papers).")
 @click.option("--hardware", default="h200", show_default=True, help="The GPU the dataset was measured on.")
 @click.option("--out", "out", required=True, help="Where to write the profile JSON.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
@@ -48,13 +49,14 @@ def calibrate(data, hardware, out, force, overhead_models):
 
 
 @click.command()
-@click.option("--data", "data", required=True, help="Dataset directory (CSV files and env.json) or a shipped dataset name.")
+@click.option("--data", "data", default=None,
+              help="Dataset directory (CSV files and env.json) or a shipped dataset name (required unless --papers).")
 @click.option("--profile", default=None, help="Profile JSON, 'datasheet', or (default) the shipped calibration.")
 @click.option("--hardware", default=None, help="GPU name (default: the device named in env.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (groups, goals, rejected rows, noise).")
 @click.option("--html", "html", default=None, help="Also write a self-contained Plotly page to this file.")
 @click.option("--force", is_flag=True, help="Overwrite --html if it exists.")
-@click.option("--papers", is_flag=True, help="Also check the published figures (validation.papers).")
+@click.option("--papers", is_flag=True, help="Check the published paper figures (FlightLLM, LUT Tensor Core); with --data, both.")
 def validate(data, profile, hardware, as_json, html, force, papers):
     """Predict every row of a measured dataset and print the errors by file, model, phase, timing, dtype.
 
@@ -63,9 +65,21 @@ def validate(data, profile, hardware, as_json, html, force, papers):
       genz validate --data validation/data/h200-2026-11-28
       genz validate --data my-run/ --profile h100.json --json
       genz validate --data h200-2026-11-28 --html report.html
+      genz validate --papers --json
     """
     from validation.report import validate as run
 
+    if data is None and not papers:
+        raise BadInput("--data: give a dataset directory (or a shipped dataset name), or --papers")
+    if data is None:
+        if html:
+            raise BadInput("--html: needs --data (the page draws a measured dataset)")
+        out = _papers(as_json)
+        if as_json:
+            echo_json(out)
+        else:
+            click.echo(out)
+        return
     html_path = check_writable(html, force, "--html") if html else None
     report = _as_bad_input(run, data, profile, hardware=hardware)
     papers_out = _papers(as_json) if papers else None
