@@ -199,7 +199,7 @@ fig = px.scatter(ran, x="j_per_token", y="decode_tok_s", color="family", symbol=
                  title=f"{MODEL}: speed against energy per token")
 fig"""),
     ("md", """FlightLLM's paper reports about 55 tokens/s at about 45 W for LLaMA-2-7B decode on the Alveo
-U280 (Figure 1, **[paper]**, see `/work/shared/reference-results.md`). The model's number for the
+U280 (Figure 1, **[paper]**, see `docs/reference-results.md`). The model's number for the
 U280 at the closest precision is printed below when the FPGA family is installed."""),
     ("code", """fpga = ran[ran["family"] == "FPGA (FlightLLM)"]
 if len(fpga):

@@ -88,7 +88,8 @@ def test_shipped_dataset_by_name_and_table_access(h200):
 
 
 def test_shipped_files_are_byte_identical_to_shared_copy():
-    shared = Path("/work/shared/validation/h200-2026-11-28")
+    # the project's shared/ folder sits beside the checkout (as in CI)
+    shared = Path(__file__).resolve().parents[2] / "shared" / "validation" / "h200-2026-11-28"
     if not shared.is_dir():
         pytest.skip("shared copy not present on this machine")
     for p in shared.iterdir():

@@ -2,7 +2,7 @@
 
 Lengths of question answering, summarization, chatbot and code generation are GenZ's defaults
 (Bambhaniya et al., "Demystifying Platform Requirements for Diverse LLM Inference Use Cases",
-2024; see /work/shared/reference-results.md) **[paper]**. Retrieval-augmented generation and
+2024; see docs/reference-results.md) **[paper]**. Retrieval-augmented generation and
 long reasoning are our additions, and every SLO is an assumption; both are documented below.
 
 SLO assumptions (time to first token, TTFT; time per output token after the first, TPOT):

@@ -4,7 +4,7 @@ The study measured throughput over batch size (1 ... 1024, powers of two) x GPU 
 parallel 1, 2, 4, 8) x maximum output tokens (5, 10, 20) for 20 models on A100 and V100 (HumanEval
 prompts), found irregular landscapes with distinct peaks, and that the best settings for one GPU
 type lose throughput on the other: re-tuning after a GPU change gained +9.16 % (V100 -> A100) and
-+13.7 % (A100 -> V100) for HF pipelines (/work/shared/reference-results.md) **[paper]**.
++13.7 % (A100 -> V100) for HF pipelines (docs/reference-results.md) **[paper]**.
 
 Here each landscape point is the analytical engine's time to run the whole prompt set through a
 static-batching pipeline: prompts in dataset order, cut into consecutive batches of ``batch``; each

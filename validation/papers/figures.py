@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 class Figure:
     """A published figure, the model's value for it and the error.
 
-    ``confidence`` is ``"[paper]"`` or ``"[secondary]"`` as in /work/shared/reference-results.md;
+    ``confidence`` is ``"[paper]"`` or ``"[secondary]"`` as in docs/reference-results.md;
     ``goal_pct`` the error the project aims for; ``note`` says what the model computes and
     whether the figure was used to set a parameter (``calibration point``).
     """
@@ -67,7 +67,7 @@ def report_text(figures: list[Figure]) -> str:
     n_ok = sum(f.within_goal for f in figures)
     lines.append("")
     lines.append(f"{n_ok} of {len(figures)} figures within their goal; {n_sec} figures are [secondary] "
-                 "(a third party's reading of the paper, per /work/shared/reference-results.md).")
+                 "(a third party's reading of the paper, per docs/reference-results.md).")
     return "\n".join(lines)
 
 
