@@ -124,3 +124,60 @@ def test_plan_bad_input_exits_2(args, needle):
     r = run("plan", *SMALL, "--requests", "10", *args)
     assert r.exit_code == 2, r.output
     assert needle in r.output and "Traceback" not in r.output
+
+
+# --------------------------------------------------------------------------- genz place
+needs_placement = pytest.mark.skipif(importlib.util.find_spec("optimizers.placement.report") is None,
+                                     reason="optimizers.placement is not in this checkout")
+
+
+@needs_placement
+def test_place_json_and_report_file(tmp_path):
+    out = tmp_path / "place.json"
+    r = run("place", "--synthetic", "1.0", "--experts", "4", "--layers", "3", "--tokens", "200", "--top-k", "1",
+            "--gpus-per-node", "2", "--time-limit", "20", "--out", str(out), "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    # deterministic chains on 2 GPUs: the ILP keeps every chain on one GPU, round robin does not
+    assert d["methods"]["ilp"]["objective"] == 0.0 and d["methods"]["round_robin"]["objective"] > 0
+    assert d["baseline"] == "round_robin" and len(d["methods"]["ilp"]["gpu_of"]) == 3
+    from interfaces.reports.formats import load_results
+
+    kind, payload = load_results(out)
+    assert kind == "placement" and payload["methods"]["ilp"]["objective"] == 0.0
+
+
+@needs_placement
+def test_place_text_output():
+    r = run("place", "--synthetic", "1.0", "--experts", "4", "--layers", "3", "--tokens", "200", "--top-k", "1",
+            "--gpus-per-node", "2", "--time-limit", "20")
+    assert r.exit_code == 0, r.output
+    assert "round_robin" in r.output and "ilp" in r.output
+
+
+@needs_placement
+@pytest.mark.parametrize("csv,args,needle", [
+    ("token,layer,e0\n0,0,1\n0,1,9\n", ["--experts", "8"], "out of range"),
+    ("token,layer,e0\n0,0,1\n0,1,2\n1,0,3\n", [], "ragged layers"),
+    ("token,layer,e0\n0,0,1\n0,1,2\n1,0,3\n1,1,5\n", ["--experts", "6", "--gpus-per-node", "4"], "not divisible"),
+])
+def test_place_bad_traces_exit_2(tmp_path, csv, args, needle):
+    f = tmp_path / "routing.csv"
+    f.write_text(csv)
+    r = run("place", "--trace", str(f), *args)
+    assert r.exit_code == 2, r.output
+    assert needle in r.output and "Traceback" not in r.output
+
+
+@needs_placement
+@pytest.mark.parametrize("args,needle", [
+    ([], "give a routing trace"),
+    (["--trace", "nowhere.npy"], "does not exist"),
+    (["--trace", "routing.txt", "--synthetic", "0.5"], "give one of them"),
+    (["--synthetic", "0.5"], "needs --experts"),
+    (["--synthetic", "0.5", "--experts", "8", "--model", "llama-3-8b"], "has no experts"),
+])
+def test_place_bad_input_exits_2(args, needle):
+    r = run("place", *args)
+    assert r.exit_code == 2, r.output
+    assert needle in r.output

@@ -1,4 +1,5 @@
-"""``genz tune`` (knob search), ``genz plan`` (capacity plan) and ``genz place`` (expert placement).
+"""``genz tune`` (knob search), ``genz plan`` (capacity plan) and ``genz place`` (expert placement,
+``optimizers.placement``).
 
 Each prints a summary (``--json``: one JSON object), shows a progress bar on stderr, and with
 ``--out`` writes a results file that ``genz report`` and the dashboard read (docs/optimizers.md).
@@ -369,7 +370,119 @@ def plan(workload, model, precision, hardware, tp, pp, disaggregated, pd_ratios,
     if out_path is not None:
         click.echo(f"wrote {out_path}")
 
+# --------------------------------------------------------------------------- genz place
+def _routing_trace(trace, experts, synthetic, tokens, layers, top_k, affinity, seed):
+    from workloads import routing
+
+    if trace is None and synthetic is None:
+        raise BadInput("give a routing trace (--trace FILE.npy|FILE.csv) or --synthetic AFFINITY "
+                       "(a generated trace, 0 = no inter-layer affinity, 1 = deterministic chains)")
+    if trace is not None and synthetic is not None:
+        raise BadInput("--trace and --synthetic: give one of them")
+    if synthetic is not None:
+        if experts is None:
+            raise BadInput("--synthetic: needs --experts (experts per MoE layer)")
+        return routing.synthetic_routing(tokens=tokens, layers=layers, experts=experts, top_k=top_k,
+                                         affinity=synthetic, seed=seed)
+    p = Path(trace)
+    if not p.exists():
+        raise BadInput(f"--trace: file {p} does not exist")
+    if p.suffix == ".npy":
+        return routing.load_routing_npy(p, experts)
+    if p.suffix == ".csv":
+        return routing.load_routing_csv(p, experts)
+    raise BadInput(f"--trace: {p} must end in .npy (array tokens x layers x top_k) or .csv (token,layer,e0,...)")
+
+
+def placement_payload(rep, model: str = "") -> dict:
+    """The ``placement`` results file of an ``optimizers.placement.PlacementReport``: every method's
+    held-out metrics (``objective`` = hop cost per token per layer transition) and expert-to-GPU map."""
+    d = rep.to_dict()
+    methods = {}
+    for name, m in rep.metrics.items():
+        entry = {"objective": m.hop_cost_per_token_layer, **m.to_dict(),
+                 "gpu_of": rep.placements[name].gpu_of.tolist(),
+                 "reduction_vs_round_robin": rep.reduction(name)}
+        if name == "ilp":
+            entry.update(status=rep.solve.status, gap=rep.solve.gap, wall_s=rep.solve.wall_s,
+                         solver=rep.solve.solver, formulation=rep.solve.formulation)
+        methods[name] = entry
+    t = rep.trace_info
+    return {"model": model, "cluster": d["cluster"], "layers": t["layers"], "experts": t["experts"],
+            "tokens": t["tokens"], "trace": t, "hidden_bytes": rep.hidden_bytes, "baseline": "round_robin",
+            "methods": methods, "nothing_to_gain": rep.nothing_to_gain, "solve": d["solve"]}
+
+
+@click.command()
+@click.option("--trace", default=None, help="Routing trace: .npy (tokens x MoE layers x top_k expert ids) or "
+                                            ".csv (token,layer,e0,e1,...).")
+@click.option("--synthetic", type=float, default=None, metavar="AFFINITY",
+              help="Instead of a file: a generated trace whose tokens follow a fixed expert chain with this "
+                   "probability (0 ... 1).")
+@click.option("--experts", type=int, default=None, help="Experts per MoE layer (default for files: largest id + 1).")
+@click.option("--tokens", type=int, default=2000, show_default=True, help="Tokens of a --synthetic trace.")
+@click.option("--layers", type=int, default=8, show_default=True, help="MoE layers of a --synthetic trace.")
+@click.option("--top-k", type=int, default=2, show_default=True, help="Experts per token of a --synthetic trace.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--nodes", type=int, default=1, show_default=True)
+@click.option("--gpus-per-node", type=int, default=8, show_default=True)
+@click.option("--intra-cost", type=float, default=1.0, show_default=True, help="Cost of a hop inside a node (ExFlow: 1).")
+@click.option("--inter-cost", type=float, default=2.0, show_default=True, help="Cost of a hop across nodes (ExFlow: 2).")
+@click.option("--model", default=None, help="MoE preset: its hidden size (bf16) sizes the all-to-all bytes.")
+@click.option("--solver", default="cbc", show_default=True, type=click.Choice(["cbc", "highs"]))
+@click.option("--time-limit", type=float, default=60.0, show_default=True, help="Solver wall-clock limit, s.")
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--holdout", type=float, default=0.25, show_default=True,
+              help="Share of the tokens (the last ones) kept out of the optimisation and used for the metrics.")
+@click.option("--out", default=None, help="Results file (JSON, read by genz report placement).")
+@click.option("--force", is_flag=True, help="Overwrite --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the results file's content).")
+def place(trace, synthetic, experts, tokens, layers, top_k, seed, nodes, gpus_per_node, intra_cost, inter_cost, model,
+          solver, time_limit, threads, holdout, out, force, as_json):
+    """Place MoE experts on GPUs to cut cross-GPU routing (ExFlow's integer program), against round
+    robin, greedy and local search, on held-out tokens of a routing trace.
+
+    \b
+    Examples:
+      genz place --synthetic 0.8 --experts 16 --layers 8 --nodes 2 --gpus-per-node 4
+      genz place --trace routing.npy --experts 8 --gpus-per-node 8 --model mixtral-8x7b --out place.json
+    """
+    from optimizers.capacity.mip import quiet_stdout
+    from optimizers.placement import Cluster, optimize_placement
+    from optimizers.placement.problem import check_divisible
+
+    out_path = check_writable(out, force) if out else None
+    tr = _routing_trace(trace, experts, synthetic, tokens, layers, top_k, synthetic, seed)
+    cluster = Cluster(nodes=nodes, gpus_per_node=gpus_per_node, intra_node_cost=intra_cost, inter_node_cost=inter_cost)
+    check_divisible(tr.experts, cluster.gpus)
+    kw = {}
+    if model is not None:
+        from workloads import load_model
+
+        m = load_model(model)
+        if not m.is_moe:
+            raise BadInput(f"--model: {m.name} has no experts")
+        if m.experts != tr.experts:
+            raise BadInput(f"--model: {m.name} has {m.experts} experts per layer, the trace {tr.experts}")
+        kw["hidden_bytes"] = m.hidden * 2.0
+    with progress_bar(0, "place", enabled=not as_json) as bar:
+        bar.add_task(f"solving the placement ILP ({tr.layers} layers x {tr.experts} experts on {cluster.gpus} GPUs)",
+                     total=None)
+        with quiet_stdout():  # HiGHS prints a banner on stdout, which would break --json
+            rep = optimize_placement(tr, cluster, solver=solver, time_limit_s=time_limit, threads=threads,
+                                     holdout=holdout, **kw)
+    payload = placement_payload(rep, model or "")
+    if out_path is not None:
+        _write_json("placement", payload, out_path)
+    if as_json:
+        echo_json({**payload, "out": str(out_path) if out_path else None})
+        return
+    click.echo(rep.summary())
+    if out_path is not None:
+        click.echo(f"wrote {out_path} (genz report placement --in {out_path} --out placement.html)")
+
 
 def register(main: click.Group) -> None:
     main.add_command(tune)
     main.add_command(plan)
+    main.add_command(place)

@@ -31,7 +31,7 @@ import pulp
 
 from optimizers.capacity.inputs import Candidate, HardwareOption, Limits
 
-__all__ = ["OBJECTIVES", "MipSolution", "diagnose", "solve_mip"]
+__all__ = ["OBJECTIVES", "MipSolution", "diagnose", "quiet_stdout", "solve_mip"]
 
 OBJECTIVES = ("cost", "power")
 _TIE = 1e-6
@@ -70,7 +70,7 @@ def _solver(time_limit_s: float):
 
 
 @contextlib.contextmanager
-def _quiet_stdout():
+def quiet_stdout():
     """Silence C-level writes to stdout (HiGHS prints a banner even with msg=False), so that
     ``--json`` output stays one JSON object."""
     try:
@@ -140,7 +140,7 @@ def solve_mip(candidates: Sequence[Candidate], rates: Sequence[float], capacity:
     else:
         raise ValueError(f"minimize must be cost, power or racks, got {target!r}")
     solver = _solver(time_limit_s)
-    with _quiet_stdout():
+    with quiet_stdout():
         prob.solve(solver)
     status = pulp.LpStatus[prob.status]
     if status == "Infeasible":
