@@ -448,8 +448,12 @@ def place(trace, synthetic, experts, tokens, layers, top_k, seed, nodes, gpus_pe
       genz place --trace routing.npy --experts 8 --gpus-per-node 8 --model mixtral-8x7b --out place.json
     """
     from optimizers.capacity.mip import quiet_stdout
-    from optimizers.placement import Cluster, optimize_placement
-    from optimizers.placement.problem import check_divisible
+
+    try:
+        from optimizers.placement import Cluster, optimize_placement
+        from optimizers.placement.problem import check_divisible
+    except ImportError as exc:  # pragma: no cover - a checkout without the placement package
+        raise click.ClickException(f"expert placement is not available in this checkout ({exc})") from None
 
     out_path = check_writable(out, force) if out else None
     tr = _routing_trace(trace, experts, synthetic, tokens, layers, top_k, synthetic, seed)
