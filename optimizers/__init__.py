@@ -1,0 +1,10 @@
+"""What to choose: MoE expert placement (ILP after ExFlow), serving-knob search and capacity plans.
+
+Built on ``genz`` (the analytical engine and the serving simulation); see ``docs/optimizers.md``.
+"""
+
+from optimizers.capacity import Demand, InfeasiblePlan, Limits, hardware_catalog, make_candidates, plan_capacity
+from optimizers.search import SearchSpace, ServingObjective, search
+
+__all__ = ["Demand", "InfeasiblePlan", "Limits", "SearchSpace", "ServingObjective", "hardware_catalog",
+           "make_candidates", "plan_capacity", "search"]
