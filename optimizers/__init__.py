@@ -4,7 +4,10 @@ Built on ``genz`` (the analytical engine and the serving simulation); see ``docs
 """
 
 from optimizers.capacity import Demand, InfeasiblePlan, Limits, hardware_catalog, make_candidates, plan_capacity
-from optimizers.search import SearchSpace, ServingObjective, search
+from optimizers.search import SearchSpace, ServingObjective
+
+# ``optimizers.search.search`` runs a search; it is not re-exported here, where the name would
+# shadow the ``optimizers.search`` subpackage.
 
 __all__ = ["Demand", "InfeasiblePlan", "Limits", "SearchSpace", "ServingObjective", "hardware_catalog",
-           "make_candidates", "plan_capacity", "search"]
+           "make_candidates", "plan_capacity"]
