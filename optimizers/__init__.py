@@ -3,7 +3,14 @@
 Built on ``genz`` (the analytical engine and the serving simulation); see ``docs/optimizers.md``.
 """
 
-from optimizers.capacity import Demand, InfeasiblePlan, Limits, hardware_catalog, make_candidates, plan_capacity
+from optimizers.capacity import (
+           Demand,
+           InfeasiblePlan,
+           Limits,
+           hardware_catalog,
+           make_candidates,
+           plan_capacity,
+)
 from optimizers.search import SearchSpace, ServingObjective
 
 # ``optimizers.search.search`` runs a search; it is not re-exported here, where the name would
