@@ -63,11 +63,11 @@ class _Rows:
         group = np.array([np.max(g) if np.ndim(g) else g for g in c["coll_group"]], dtype=float)
         return OperatorTable(
             name=np.array(c["name"]), op_class=np.array(c["op_class"]), dtype=np.array(c["dtype"]),
-            count=np.array(c["count"]), kernels=np.vstack(c["kernels"]), weight_bits=np.array(c["weight_bits"]),
-            flops=np.vstack(c["flops"]), bytes_read=np.vstack(c["bytes_read"]),
-            bytes_written=np.vstack(c["bytes_written"]), weight_bytes=np.vstack(c["weight_bytes"]),
-            m=np.vstack(c["m"]), n=np.vstack(c["n"]), k=np.vstack(c["k"]), coll_kind=np.array(c["coll_kind"]),
-            coll_bytes=np.vstack(c["coll_bytes"]), coll_group=group, coll_scope=np.array(c["coll_scope"]),
+            count=np.array(c["count"]), kernels=np.array(c["kernels"]), weight_bits=np.array(c["weight_bits"]),
+            flops=np.array(c["flops"]), bytes_read=np.array(c["bytes_read"]),
+            bytes_written=np.array(c["bytes_written"]), weight_bytes=np.array(c["weight_bytes"]),
+            m=np.array(c["m"]), n=np.array(c["n"]), k=np.array(c["k"]), coll_kind=np.array(c["coll_kind"]),
+            coll_bytes=np.array(c["coll_bytes"]), coll_group=group, coll_scope=np.array(c["coll_scope"]),
         )
 
 
