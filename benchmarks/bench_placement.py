@@ -78,7 +78,7 @@ def mixtral(args: argparse.Namespace, out: dict) -> None:
         red = 1 - m.hop_cost_per_token_layer / rr_held
         red_hops = 1 - m.cross_gpu_hops_per_token_layer / evaluate_placement(rr, held).cross_gpu_hops_per_token_layer
         print(f"  {name:<22}{problem.hop_cost(pl.gpu_of, cl):>12.4f}{m.hop_cost_per_token_layer:>14.4f}"
-              f"{m.cross_gpu_hops_per_token_layer:>10.3f}{-100 * red:>17.1f}%")
+              f"{m.cross_gpu_hops_per_token_layer:>10.3f}{-100 * red + 0.0:>+17.1f}%")
         return {"fitted_cost": problem.hop_cost(pl.gpu_of, cl), "held_out": m.to_dict(),
                 "reduction_hop_cost": red, "reduction_cross_gpu_hops": red_hops}
 
@@ -138,7 +138,7 @@ def large(args: argparse.Namespace, out: dict) -> None:
     for name, m in rows.items():
         print(f"  {name:<18} held-out hop cost {m['hop_cost_per_token_layer']:.4f}, GPU hops "
               f"{m['cross_gpu_hops_per_token_layer']:.3f}, node hops {m['inter_node_hops_per_token_layer']:.3f}, "
-              f"vs RR {-100 * (1 - m['hop_cost_per_token_layer'] / rr_m.hop_cost_per_token_layer):+.1f}%")
+              f"vs RR {-100 * (1 - m['hop_cost_per_token_layer'] / rr_m.hop_cost_per_token_layer) + 0.0:+.1f}%")
     print(f"  wall {wall:.1f} s (limit {args.large_time_limit:.0f} s); global bound {r.best_bound:.4f} "
           f"(inter-node hops only), gap {fmt_gap(r.gap)}")
     for i, s in enumerate(r.stages):

@@ -485,9 +485,12 @@ def solve_pairs(
         best_v = problem.hop_cost(best, cluster)
         notes.append(f"LNS phase: {solved} windows of {window} layers, {time.perf_counter() - t2:.1f} s, "
                      f"cost {best_v:.6g}")
-    if not gap_met() and time.perf_counter() < deadline - 1.0:
+    left = deadline - time.perf_counter()
+    # CBC reads its clock only between phases: with little time left it overruns by its root LP
+    if not gap_met() and left > (10.0 if solver == "cbc" else 1.0):
         model.prune_slack_cuts()
-        b, got = _mip_phase(model, solver, deadline, threads, gap_rel, best, None, msg)
+        mip_deadline = deadline - (0.2 * left if solver == "cbc" else 0.0)
+        b, got = _mip_phase(model, solver, mip_deadline, threads, gap_rel, best, None, msg)
         if b is not None:
             bound = max(bound or 0.0, b * scale)
         if got is not None and problem.hop_cost(got, cluster) < best_v:
