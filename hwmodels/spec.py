@@ -124,16 +124,41 @@ def parse_gpu(data: dict, where: str = "gpu") -> GPUSpec:
     )
 
 
-@cache
-def _gpu_files() -> dict[str, Path]:
+def index_data_files(folder: Path, kind: str | None = None) -> dict[str, Path]:
+    """Name and alias (lower case) -> JSON file for the data files in ``folder``.
+
+    With ``kind``, only files whose ``kind`` field equals it; a name used twice is an error.
+    """
     names: dict[str, Path] = {}
-    for p in sorted((DATA_DIR / "gpus").glob("*.json")):
+    for p in sorted(folder.glob("*.json")):
         data = json.loads(p.read_text())
+        if kind is not None and data.get("kind") != kind:
+            continue
         for key in (data["name"], *data.get("aliases", ())):
+            key = key.lower()
             if key in names:
                 raise ValueError(f"hardware data: name {key!r} used by both {names[key].name} and {p.name}")
             names[key] = p
     return names
+
+
+def lookup_data_file(name: str, files: dict[str, Path], parse, label: str, known: list[str]):
+    """Parse the shipped file for ``name`` (case-insensitive) or a JSON file by path; unknown names
+    raise ``ValueError`` suggesting the closest ones."""
+    key = str(name).strip().lower()
+    if key in files:
+        return parse(json.loads(files[key].read_text()), where=files[key].name)
+    path = Path(name)
+    if path.suffix == ".json" and path.exists():
+        return parse(json.loads(path.read_text()), where=str(path))
+    close = difflib.get_close_matches(key, list(files), n=3, cutoff=0.4)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise ValueError(f"hardware: unknown {label} {name!r}.{hint} Known: {', '.join(known)}")
+
+
+@cache
+def _gpu_files() -> dict[str, Path]:
+    return index_data_files(DATA_DIR / "gpus")
 
 
 def list_gpus() -> list[str]:
@@ -149,16 +174,7 @@ def hardware_names() -> list[str]:
 @cache
 def load_gpu(name: str) -> GPUSpec:
     """A shipped GPU by name or alias (case-insensitive), or a JSON file by path."""
-    key = str(name).strip().lower()
-    files = _gpu_files()
-    if key in files:
-        return parse_gpu(json.loads(files[key].read_text()), where=files[key].name)
-    path = Path(name)
-    if path.suffix == ".json" and path.exists():
-        return parse_gpu(json.loads(path.read_text()), where=str(path))
-    close = difflib.get_close_matches(key, list(files), n=3, cutoff=0.4)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise ValueError(f"hardware: unknown hardware {name!r}.{hint} Known: {', '.join(list_gpus())}")
+    return lookup_data_file(name, _gpu_files(), parse_gpu, "hardware", list_gpus())
 
 
 @cache

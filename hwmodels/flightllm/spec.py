@@ -14,11 +14,12 @@ all boards are in ``hwmodels/data/fpga/flightllm.json`` (:class:`Mechanisms`).
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
+
+from hwmodels.spec import index_data_files, lookup_data_file
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "fpga"
 _NUMBERS = ("clock_hz", "dsp_count", "dsp_used", "macs_per_dsp", "cores", "mm_macs_per_core", "mv_macs_per_core",
@@ -116,14 +117,7 @@ def parse_fpga(data: dict, where: str = "fpga") -> FPGASpec:
 
 @cache
 def _files() -> dict[str, Path]:
-    names: dict[str, Path] = {}
-    for p in sorted(DATA_DIR.glob("*.json")):
-        data = json.loads(p.read_text())
-        if data.get("kind") != "fpga":
-            continue
-        for n in (data["name"], *data.get("aliases", ())):
-            names[n.lower()] = p
-    return names
+    return index_data_files(DATA_DIR, kind="fpga")
 
 
 def fpga_names() -> list[str]:
@@ -139,16 +133,7 @@ def list_fpgas() -> list[str]:
 @cache
 def load_fpga_spec(name: str) -> FPGASpec:
     """A shipped board by name or alias (case-insensitive), or a JSON file by path."""
-    key = str(name).strip().lower()
-    files = _files()
-    if key in files:
-        return parse_fpga(json.loads(files[key].read_text()), where=files[key].name)
-    path = Path(name)
-    if path.suffix == ".json" and path.exists():
-        return parse_fpga(json.loads(path.read_text()), where=str(path))
-    close = difflib.get_close_matches(key, list(files), n=3, cutoff=0.4)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise ValueError(f"hardware: unknown FPGA {name!r}.{hint} Known: {', '.join(list_fpgas())}")
+    return lookup_data_file(name, _files(), parse_fpga, "FPGA", list_fpgas())
 
 
 @dataclass(frozen=True)
