@@ -32,7 +32,10 @@ class Replica:
 
     @property
     def idle(self) -> bool:
-        return self._sleep is not None
+        """Asleep with no wake-up pending: a woken replica stays ``_sleep``-set until simpy resumes it
+        (possibly later in the same instant), and it is not idle then."""
+        ev = self._sleep
+        return ev is not None and not ev.triggered
 
     def submit(self, seq: Seq) -> None:
         self.scheduler.add(seq)
