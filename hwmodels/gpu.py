@@ -55,6 +55,10 @@ from hwmodels.optable import OP_CLASSES, OpCosts, OperatorTable
 from hwmodels.spec import GPUSpec, LinkSpec, load_gpu, load_link
 
 PROFILE_DIR = Path(__file__).parent / "data" / "profiles"
+#: What a profile can stand on, in increasing order of trust (see :mod:`hwmodels.profiles`).
+BASES = ("datasheet", "prior", "transferred", "measured")
+#: Quantities a profile states an expected relative error for.
+ERROR_QUANTITIES = ("ttft", "tpot", "energy", "kernels")
 GEMM_CLASSES = ("gemm", "lm_head", "router")
 L2_CLASSES = ("elementwise", "norm", "embedding", "moe_dispatch")
 #: FlashAttention-2 splits the KV sequence only when (sequence, KV head) pairs fill less than 0.8 of
@@ -80,6 +84,15 @@ class EfficiencyProfile:
     docstring. ``pj_per_flop`` / ``pj_per_byte`` override the spec's energy coefficients,
     ``idle_power_w`` the spec's idle power. ``source`` says where the numbers came from; ``extra``
     holds fit diagnostics.
+
+    What the profile stands on: ``basis`` is ``measured`` (fitted on this GPU's own kernel runs),
+    ``transferred`` (from a measured GPU of the same ``architecture``, named in ``transferred_from``,
+    by the rules of :mod:`hwmodels.profiles`), ``prior`` (other architectures: published
+    measurements of this GPU by a ratio rule, the rest transferred) or ``datasheet`` (every
+    efficiency 1: the ideal roofline). ``sources`` maps a parameter (``compute_eff.bf16``,
+    ``memory_eff``...) to where its number came from; ``expected_error`` maps a quantity (``ttft``,
+    ``tpot``, ``energy``) to the relative error to expect of predictions on this profile (a
+    fraction, from validation residuals of the basis; its source in ``sources["expected_error.<q>"]``).
     """
 
     name: str = "datasheet"
@@ -107,6 +120,11 @@ class EfficiencyProfile:
     idle_power_w: float | None = None
     source: str = "datasheet roofline: every efficiency 1, no per-kernel overhead"
     extra: dict = field(default_factory=dict)
+    basis: str = "datasheet"
+    architecture: str = ""
+    transferred_from: str = ""
+    sources: dict = field(default_factory=dict)
+    expected_error: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
@@ -120,7 +138,22 @@ class EfficiencyProfile:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"{where}: unknown fields {sorted(unknown)}; allowed: {sorted(known)}")
-        prof = cls(**data)
+        data = dict(data)
+        sources = dict(data.pop("sources", {}) or {})
+        bands = {}
+        for q, v in dict(data.pop("expected_error", {}) or {}).items():
+            if isinstance(v, dict):
+                if "value" not in v or "source" not in v:
+                    raise ValueError(f"{where}: expected_error.{q} needs 'value' and 'source', got {sorted(v)}")
+                sources[f"expected_error.{q}"] = str(v["source"])
+                v = v["value"]
+            if q not in ERROR_QUANTITIES or not isinstance(v, int | float) or not 0 < v < 10:
+                raise ValueError(f"{where}: expected_error.{q} must name one of {', '.join(ERROR_QUANTITIES)} "
+                                 f"with a fraction in (0, 10), got {v!r}")
+            bands[q] = float(v)
+        prof = cls(**data, sources=sources, expected_error=bands)
+        if prof.basis not in BASES:
+            raise ValueError(f"{where}: basis must be one of {', '.join(BASES)}, got {prof.basis!r}")
         for k, v in prof.compute_eff.items():
             if not 0 < float(v) <= 1.5:
                 raise ValueError(f"{where}: compute_eff[{k}] must be in (0, 1.5], got {v}")
@@ -158,9 +191,13 @@ class EfficiencyProfile:
 
 
 def shipped_profile(gpu_name: str) -> EfficiencyProfile | None:
-    """The calibration profile shipped for ``gpu_name``, if any."""
+    """The measured profile shipped for ``gpu_name``, if any (transferred and prior profiles are
+    recipes: resolve them with :func:`hwmodels.profiles.resolve_profile`)."""
     path = PROFILE_DIR / f"{gpu_name}.json"
-    return EfficiencyProfile.load(path) if path.exists() else None
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return None if "transfer_from" in data else EfficiencyProfile.from_dict(data, where=str(path))
 
 
 def smooth_max(a, b, p: float):
@@ -200,6 +237,18 @@ class GPU:
     @property
     def price_per_hour_usd(self) -> float | None:
         return self.spec.price_per_hour_usd
+
+    def check_precision(self, precision) -> None:
+        """Raise ``ValueError`` naming the dtypes this GPU has when ``precision`` (a
+        :class:`workloads.Precision`) computes in a dtype it lacks. 16-bit activations of a weight-only
+        format (``w4a16``, ``int4``...) run in fp16 where there is no bf16, as engines do on Volta."""
+        need, have = precision.compute_dtype, self.spec.peak_flops
+        if need in have or (need == "bf16" and precision.name != "bf16" and "fp16" in have):
+            return
+        hint = {"bf16": "fp16", "fp16": "bf16", "fp8": "int8" if "int8" in have else "w8a16",
+                "int8": "fp8" if "fp8" in have else "w8a16", "int4": "w4a16", "fp4": "w4a16"}.get(need, "fp16")
+        raise ValueError(f"precision: {self.name} has no {need} compute ({precision.name} needs it); it supports "
+                         f"{', '.join(d for d in have if d != 'tf32')}: try --precision {hint}")
 
     def peak(self, dtype: str) -> float:
         """Dense peak of ``dtype`` (FLOP/s); dtypes the GPU lacks fall back to the next wider one."""
@@ -388,16 +437,12 @@ _FALLBACK = {
 def load_device(name: str, profile: str | Path | EfficiencyProfile | None = "auto") -> GPU:
     """A GPU device by hardware name.
 
-    ``profile``: ``"auto"`` (the shipped calibration profile if there is one, else the datasheet
-    roofline), ``"datasheet"``, a path to a profile JSON, or an :class:`EfficiencyProfile`.
+    ``profile``: ``"auto"`` (the GPU's own profile: a user's from ``GENZ_PROFILE_PATH``, else the shipped
+    measured, transferred or prior one; see :mod:`hwmodels.profiles`), ``"datasheet"`` (the ideal
+    roofline), a profile name on that search path, a path to a profile JSON, or an
+    :class:`EfficiencyProfile`.
     """
+    from hwmodels.profiles import resolve_profile  # profiles builds on this module's EfficiencyProfile
+
     spec = load_gpu(name)
-    if isinstance(profile, EfficiencyProfile):
-        prof = profile
-    elif profile is None or profile == "auto":
-        prof = shipped_profile(spec.name) or EfficiencyProfile()
-    elif profile == "datasheet":
-        prof = EfficiencyProfile()
-    else:
-        prof = EfficiencyProfile.load(profile)
-    return GPU(spec, prof)
+    return GPU(spec, resolve_profile(spec, profile))
