@@ -17,7 +17,8 @@ Time of one operator instance on one GPU::
 datasheet profile (its zero value), each a mechanism rather than a per-shape number:
 
 - GEMM tile padding: a GEMM of m rows costs at least ``gemm_min_rows`` rows of tensor-core work
-  (the smallest tile the library launches), which is why skinny GEMMs turn compute-bound early.
+  (the smallest tile the library launches), which is why skinny GEMMs turn compute-bound early;
+  weight-only quantized GEMMs (``w4a16``...) run dequantizing kernels with a 16-row tile instead.
 - Attention as FlashAttention-2 runs it (``attn_tile_rows`` = rows of a query tile, > 0 turns it on):
   prefill pays one tile of query rows past the causal diagonal, a fixed cost per thread block
   (``attn_cta_s``) and a tail of one block row (``attn_tail``); decode pads the query rows of each
@@ -67,6 +68,11 @@ SPLIT_KV_FILL = 0.8 * 2
 #: KV tokens per block of the split-KV kernel by head dim (flash_api.cpp ``set_params_splitkv``).
 _KV_BLOCK = ((64, 256), (128, 128), (10**9, 64))
 _ACT_BYTES = {"fp8": 1.0, "int8": 1.0, "fp32": 4.0, "tf32": 4.0}
+_DTYPE_BITS = {"fp32": 32.0, "tf32": 32.0, "bf16": 16.0, "fp16": 16.0, "fp8": 8.0, "int8": 8.0, "int4": 4.0, "fp4": 4.0}
+#: Rows of tensor-core work a weight-only quantized GEMM pays at least (assumption: the dequantizing
+#: kernels engines use for low-bit weights, e.g. Marlin (Frantar et al., 2024), tile 16 rows: one
+#: m16n8k16 MMA; batch-1 GEMV kernels use less), not the library GEMM tile the calibration measured.
+WEIGHT_ONLY_MIN_ROWS = 16.0
 
 
 @dataclass
@@ -356,7 +362,12 @@ class GPU:
         flops_eff = table.flops.astype(float)
         if p.gemm_min_rows > 0 and is_gemm.any():
             m = table.m[is_gemm]
-            flops_eff[is_gemm] = np.where(m > 0, table.flops[is_gemm] * np.maximum(m, p.gemm_min_rows)
+            # weight-only quantized GEMMs (stored weights narrower than the compute dtype) run
+            # dequantizing kernels with their own, smaller row tile
+            bits = np.array([_DTYPE_BITS.get(str(d), 16.0) for d in dtypes[is_gemm]])
+            wonly = (table.weight_bits[is_gemm] > 0) & (table.weight_bits[is_gemm] < bits)
+            rows_min = np.where(wonly, min(p.gemm_min_rows, WEIGHT_ONLY_MIN_ROWS), p.gemm_min_rows)[:, None]
+            flops_eff[is_gemm] = np.where(m > 0, table.flops[is_gemm] * np.maximum(m, rows_min)
                                           / np.where(m > 0, m, 1.0), table.flops[is_gemm])
         rate = peak * np.where(is_attn[:, None], p.attention_eff, eff)
         t_c = flops_eff / rate

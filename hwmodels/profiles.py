@@ -154,7 +154,9 @@ def transfer(prof: EfficiencyProfile, src: GPUSpec, dst: GPUSpec, *, name: str |
     - ``attn_exp_rate``, exponentials per second of the whole GPU (special-function units per SM x
       SMs x clock), scales with (SMs x clock) of dst over src;
     - energy per FLOP and per byte are kept (same process and memory technology class: assumption);
-      idle power scales with the power limit (assumption: idle draw follows the board's power class).
+      idle power scales with the power limit (assumption: idle draw follows the board's power class);
+      across architectures (another process node) none of the three is carried: the target's spec
+      file's values stand.
 
     Assumption when ``src`` and ``dst`` differ in architecture (the start of a prior): the same rules,
     with every carried number marked as crossing architectures in ``sources``.
@@ -180,18 +182,24 @@ def transfer(prof: EfficiencyProfile, src: GPUSpec, dst: GPUSpec, *, name: str |
     sm_clock = (dst.sm_count * dst.clock_hz) / (src.sm_count * src.clock_hz)
     note("attn_cta_s", f"cycles per thread block kept: x clock ratio {clock:.3f}")
     note("attn_exp_rate", f"special-function units x SMs x clock: x {sm_clock:.3f}")
-    for d in prof.pj_per_flop:
-        note(f"pj_per_flop.{d}", "energy per FLOP kept (assumption: same process class)")
-    for lvl in prof.pj_per_byte:
-        note(f"pj_per_byte.{lvl}", "energy per byte kept (assumption: same memory technology class)")
-    idle = None
-    if prof.idle_power_w is not None:
-        idle = prof.idle_power_w * dst.power_limit_w / src.power_limit_w
-        note("idle_power_w", f"x power limit ratio {dst.power_limit_w:g} / {src.power_limit_w:g} W (assumption)")
+    idle, pj_flop, pj_byte = None, {}, {}
+    if same:
+        pj_flop, pj_byte = dict(prof.pj_per_flop), dict(prof.pj_per_byte)
+        for d in pj_flop:
+            note(f"pj_per_flop.{d}", "energy per FLOP kept (assumption: same process class)")
+        for lvl in pj_byte:
+            note(f"pj_per_byte.{lvl}", "energy per byte kept (assumption: same memory technology class)")
+        if prof.idle_power_w is not None:
+            idle = prof.idle_power_w * dst.power_limit_w / src.power_limit_w
+            note("idle_power_w", f"x power limit ratio {dst.power_limit_w:g} / {src.power_limit_w:g} W (assumption)")
+    else:
+        for key in ("pj_per_flop", "pj_per_byte", "idle_power_w"):
+            sources[key] = (f"{dst.name} spec file (another architecture and process than {src.name}: energy "
+                            "coefficients and idle power are not carried across)")
     return replace(
         prof, name=name or f"{dst.name}-from-{src.name}", compute_eff=dict(prof.compute_eff),
         floor_s=dict(prof.floor_s), attn_cta_s=prof.attn_cta_s * clock, attn_exp_rate=prof.attn_exp_rate * sm_clock,
-        pj_per_flop=dict(prof.pj_per_flop), pj_per_byte=dict(prof.pj_per_byte), idle_power_w=idle,
+        pj_per_flop=pj_flop, pj_per_byte=pj_byte, idle_power_w=idle,
         basis="transferred" if same else "prior", architecture=dst.architecture, transferred_from=src.name,
         sources={**sources, **{k: v for k, v in prof.sources.items() if k.startswith("expected_error.")}},
         expected_error={}, extra={"transferred_from": {"profile": prof.name, "source": prof.source}},
