@@ -126,6 +126,10 @@ class Prediction:
     energy_per_token_j: float
     power_w: float
     breakdown: dict = field(default_factory=dict)
+    profile: str = ""
+    profile_basis: str = ""
+    expected_error: dict = field(default_factory=dict)
+    basis: str = ""
 
     def to_dict(self) -> dict:
         """JSON-ready dict with the stable keys of ``genz predict --json``."""
@@ -136,6 +140,27 @@ class Prediction:
         if self.fits:
             return f"fits: needs {self.memory_bytes / gb:.1f} GB of {self.capacity_bytes / gb:.1f} GB per device"
         return f"does not fit: needs {self.memory_bytes / gb:.1f} GB, has {self.capacity_bytes / gb:.1f} GB per device"
+
+
+def device_basis(device: Device) -> dict:
+    """What a device's answers stand on: ``profile`` (name), ``profile_basis`` (measured, transferred,
+    prior, datasheet; ``model`` for devices without an efficiency profile, such as FPGAs modelled from
+    their paper), ``expected_error`` (quantity -> fraction) and ``basis`` (one line for a terminal)."""
+    from hwmodels.profiles import basis_line
+
+    prof = getattr(device, "profile", None)
+    if prof is None:
+        return {"profile": "", "profile_basis": "model", "expected_error": {},
+                "basis": f"basis: the {getattr(device, 'name', 'device')} model of its paper; no measured error band"}
+    return {"profile": prof.name, "profile_basis": prof.basis, "expected_error": dict(prof.expected_error),
+            "basis": basis_line(prof)}
+
+
+def check_device_precision(device: Device, precision: Precision) -> None:
+    """Raise ``ValueError`` when ``device`` cannot run ``precision`` (a GPU without that dtype)."""
+    check = getattr(device, "check_precision", None)
+    if check is not None:
+        check(precision)
 
 
 def check_inputs(model: Model, batch, prompt, output, tp, pp, ep, dp) -> None:
@@ -161,6 +186,7 @@ def predict(model: str | Model = "llama-3-8b", hardware: str | Device = "h200", 
     prec = Precision.parse(precision)
     check_inputs(m, batch, prompt, output, tp, pp, ep, dp)
     dev = load_device(hardware, profile)
+    check_device_precision(dev, prec)
     rt = load_runtime(runtime) if isinstance(runtime, str) else runtime
     r = evaluate(m, dev, prec, batch, prompt, output, tp=tp, pp=pp, ep=ep, dp=dp, cuda_graphs=cuda_graphs,
                  runtime=rt, gpus_per_node=gpus_per_node)
@@ -181,5 +207,5 @@ def predict(model: str | Model = "llama-3-8b", hardware: str | Device = "h200", 
         memory={"weights_bytes": v["weights_bytes"], "kv_cache_bytes": v["kv_cache_bytes"],
                 "activation_bytes": v["activation_bytes"], "headroom_bytes": v["memory_headroom_bytes"]},
         energy_j=v["energy_j"], energy_per_token_j=v["energy_per_token_j"], power_w=v["power_w"],
-        breakdown=breakdown,
+        breakdown=breakdown, **device_basis(dev),
     )

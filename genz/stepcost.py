@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from genz.memory import activation_bytes, kv_bytes_per_token, weight_bytes_per_device
 from genz.operators import build_table
 from genz.parallel import check_parallelism
-from genz.predict import step_costs
+from genz.predict import check_device_precision, device_basis, step_costs
 from genz.runtime import load_runtime
 from genz.shapes import mixed
 from hwmodels.device import Device
@@ -48,6 +48,8 @@ class EngineStepCost:
         self._prec = Precision.parse(self.precision)
         check_parallelism(self._m, self.tp, self.pp, self.ep)
         self._dev = load_device(self.hardware, self.profile)
+        check_device_precision(self._dev, self._prec)
+        self.basis = device_basis(self._dev)
         self._rt = load_runtime(self.runtime)
         self.devices = max(self.tp, self.ep) * self.pp
         per_dev_kv = kv_bytes_per_token(self._m, self._prec, self.tp, self.pp)

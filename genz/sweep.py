@@ -3,7 +3,9 @@
 Numeric axes (batch, prompt, output) form a full grid evaluated by one call of
 :func:`genz.predict.evaluate`; categorical axes (model, hardware, precision, tp/pp/ep) loop.
 Configurations that do not fit stay in the result with ``fits = False``; splits that are
-impossible for a model (tp not dividing its heads...) are listed in ``skipped``.
+impossible for a model (tp not dividing its heads...) and precisions a device cannot run are listed
+in ``skipped``. Every row carries the device's ``profile``, ``profile_basis`` and expected relative
+errors (``expected_error_ttft``, ``_tpot``, ``_energy``; NaN where the basis states none).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genz.parallel import check_parallelism
-from genz.predict import evaluate
+from genz.predict import check_device_precision, device_basis, evaluate
 from genz.runtime import load_runtime
 from hwmodels.registry import load_device
 from workloads import Precision, load_model
@@ -86,6 +88,7 @@ def sweep(models: Iterable[str], hardware: Iterable[str], *, batch: Iterable[int
             devices[hw] = load_device(hw, profile)
         try:
             check_parallelism(model, t, p, e)
+            check_device_precision(devices[hw], pr)
         except ValueError as exc:
             skipped.append((model.name, hw, pr.name, t, p, e, str(exc)))
             if progress:
@@ -100,6 +103,10 @@ def sweep(models: Iterable[str], hardware: Iterable[str], *, batch: Iterable[int
         for col, val in (("ep", e), ("pp", p), ("tp", t), ("precision", pr.name), ("hardware", devices[hw].name),
                          ("model", model.name)):
             df.insert(0, col, val)
+        basis = device_basis(devices[hw])
+        df["profile"], df["profile_basis"] = basis["profile"], basis["profile_basis"]
+        for q in ("ttft", "tpot", "energy"):
+            df[f"expected_error_{q}"] = basis["expected_error"].get(q, np.nan)
         frames.append(df)
         if progress:
             progress(i + 1, len(combos))

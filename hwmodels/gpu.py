@@ -17,7 +17,8 @@ Time of one operator instance on one GPU::
 datasheet profile (its zero value), each a mechanism rather than a per-shape number:
 
 - GEMM tile padding: a GEMM of m rows costs at least ``gemm_min_rows`` rows of tensor-core work
-  (the smallest tile the library launches), which is why skinny GEMMs turn compute-bound early.
+  (the smallest tile the library launches), which is why skinny GEMMs turn compute-bound early;
+  weight-only quantized GEMMs (``w4a16``...) run dequantizing kernels with a 16-row tile instead.
 - Attention as FlashAttention-2 runs it (``attn_tile_rows`` = rows of a query tile, > 0 turns it on):
   prefill pays one tile of query rows past the causal diagonal, a fixed cost per thread block
   (``attn_cta_s``) and a tail of one block row (``attn_tail``); decode pads the query rows of each
@@ -55,6 +56,10 @@ from hwmodels.optable import OP_CLASSES, OpCosts, OperatorTable
 from hwmodels.spec import GPUSpec, LinkSpec, load_gpu, load_link
 
 PROFILE_DIR = Path(__file__).parent / "data" / "profiles"
+#: What a profile can stand on, in increasing order of trust (see :mod:`hwmodels.profiles`).
+BASES = ("datasheet", "prior", "transferred", "measured")
+#: Quantities a profile states an expected relative error for.
+ERROR_QUANTITIES = ("ttft", "tpot", "energy", "kernels")
 GEMM_CLASSES = ("gemm", "lm_head", "router")
 L2_CLASSES = ("elementwise", "norm", "embedding", "moe_dispatch")
 #: FlashAttention-2 splits the KV sequence only when (sequence, KV head) pairs fill less than 0.8 of
@@ -63,6 +68,11 @@ SPLIT_KV_FILL = 0.8 * 2
 #: KV tokens per block of the split-KV kernel by head dim (flash_api.cpp ``set_params_splitkv``).
 _KV_BLOCK = ((64, 256), (128, 128), (10**9, 64))
 _ACT_BYTES = {"fp8": 1.0, "int8": 1.0, "fp32": 4.0, "tf32": 4.0}
+_DTYPE_BITS = {"fp32": 32.0, "tf32": 32.0, "bf16": 16.0, "fp16": 16.0, "fp8": 8.0, "int8": 8.0, "int4": 4.0, "fp4": 4.0}
+#: Rows of tensor-core work a weight-only quantized GEMM pays at least (assumption: the dequantizing
+#: kernels engines use for low-bit weights, e.g. Marlin (Frantar et al., 2024), tile 16 rows: one
+#: m16n8k16 MMA; batch-1 GEMV kernels use less), not the library GEMM tile the calibration measured.
+WEIGHT_ONLY_MIN_ROWS = 16.0
 
 
 @dataclass
@@ -80,6 +90,15 @@ class EfficiencyProfile:
     docstring. ``pj_per_flop`` / ``pj_per_byte`` override the spec's energy coefficients,
     ``idle_power_w`` the spec's idle power. ``source`` says where the numbers came from; ``extra``
     holds fit diagnostics.
+
+    What the profile stands on: ``basis`` is ``measured`` (fitted on this GPU's own kernel runs),
+    ``transferred`` (from a measured GPU of the same ``architecture``, named in ``transferred_from``,
+    by the rules of :mod:`hwmodels.profiles`), ``prior`` (other architectures: published
+    measurements of this GPU by a ratio rule, the rest transferred) or ``datasheet`` (every
+    efficiency 1: the ideal roofline). ``sources`` maps a parameter (``compute_eff.bf16``,
+    ``memory_eff``...) to where its number came from; ``expected_error`` maps a quantity (``ttft``,
+    ``tpot``, ``energy``) to the relative error to expect of predictions on this profile (a
+    fraction, from validation residuals of the basis; its source in ``sources["expected_error.<q>"]``).
     """
 
     name: str = "datasheet"
@@ -107,6 +126,11 @@ class EfficiencyProfile:
     idle_power_w: float | None = None
     source: str = "datasheet roofline: every efficiency 1, no per-kernel overhead"
     extra: dict = field(default_factory=dict)
+    basis: str = "datasheet"
+    architecture: str = ""
+    transferred_from: str = ""
+    sources: dict = field(default_factory=dict)
+    expected_error: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
@@ -120,7 +144,22 @@ class EfficiencyProfile:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"{where}: unknown fields {sorted(unknown)}; allowed: {sorted(known)}")
-        prof = cls(**data)
+        data = dict(data)
+        sources = dict(data.pop("sources", {}) or {})
+        bands = {}
+        for q, v in dict(data.pop("expected_error", {}) or {}).items():
+            if isinstance(v, dict):
+                if "value" not in v or "source" not in v:
+                    raise ValueError(f"{where}: expected_error.{q} needs 'value' and 'source', got {sorted(v)}")
+                sources[f"expected_error.{q}"] = str(v["source"])
+                v = v["value"]
+            if q not in ERROR_QUANTITIES or not isinstance(v, int | float) or not 0 < v < 10:
+                raise ValueError(f"{where}: expected_error.{q} must name one of {', '.join(ERROR_QUANTITIES)} "
+                                 f"with a fraction in (0, 10), got {v!r}")
+            bands[q] = float(v)
+        prof = cls(**data, sources=sources, expected_error=bands)
+        if prof.basis not in BASES:
+            raise ValueError(f"{where}: basis must be one of {', '.join(BASES)}, got {prof.basis!r}")
         for k, v in prof.compute_eff.items():
             if not 0 < float(v) <= 1.5:
                 raise ValueError(f"{where}: compute_eff[{k}] must be in (0, 1.5], got {v}")
@@ -158,9 +197,13 @@ class EfficiencyProfile:
 
 
 def shipped_profile(gpu_name: str) -> EfficiencyProfile | None:
-    """The calibration profile shipped for ``gpu_name``, if any."""
+    """The measured profile shipped for ``gpu_name``, if any (transferred and prior profiles are
+    recipes: resolve them with :func:`hwmodels.profiles.resolve_profile`)."""
     path = PROFILE_DIR / f"{gpu_name}.json"
-    return EfficiencyProfile.load(path) if path.exists() else None
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return None if "transfer_from" in data else EfficiencyProfile.from_dict(data, where=str(path))
 
 
 def smooth_max(a, b, p: float):
@@ -200,6 +243,18 @@ class GPU:
     @property
     def price_per_hour_usd(self) -> float | None:
         return self.spec.price_per_hour_usd
+
+    def check_precision(self, precision) -> None:
+        """Raise ``ValueError`` naming the dtypes this GPU has when ``precision`` (a
+        :class:`workloads.Precision`) computes in a dtype it lacks. 16-bit activations of a weight-only
+        format (``w4a16``, ``int4``...) run in fp16 where there is no bf16, as engines do on Volta."""
+        need, have = precision.compute_dtype, self.spec.peak_flops
+        if need in have or (need == "bf16" and precision.name != "bf16" and "fp16" in have):
+            return
+        hint = {"bf16": "fp16", "fp16": "bf16", "fp8": "int8" if "int8" in have else "w8a16",
+                "int8": "fp8" if "fp8" in have else "w8a16", "int4": "w4a16", "fp4": "w4a16"}.get(need, "fp16")
+        raise ValueError(f"precision: {self.name} has no {need} compute ({precision.name} needs it); it supports "
+                         f"{', '.join(d for d in have if d != 'tf32')}: try --precision {hint}")
 
     def peak(self, dtype: str) -> float:
         """Dense peak of ``dtype`` (FLOP/s); dtypes the GPU lacks fall back to the next wider one."""
@@ -307,7 +362,12 @@ class GPU:
         flops_eff = table.flops.astype(float)
         if p.gemm_min_rows > 0 and is_gemm.any():
             m = table.m[is_gemm]
-            flops_eff[is_gemm] = np.where(m > 0, table.flops[is_gemm] * np.maximum(m, p.gemm_min_rows)
+            # weight-only quantized GEMMs (stored weights narrower than the compute dtype) run
+            # dequantizing kernels with their own, smaller row tile
+            bits = np.array([_DTYPE_BITS.get(str(d), 16.0) for d in dtypes[is_gemm]])
+            wonly = (table.weight_bits[is_gemm] > 0) & (table.weight_bits[is_gemm] < bits)
+            rows_min = np.where(wonly, min(p.gemm_min_rows, WEIGHT_ONLY_MIN_ROWS), p.gemm_min_rows)[:, None]
+            flops_eff[is_gemm] = np.where(m > 0, table.flops[is_gemm] * np.maximum(m, rows_min)
                                           / np.where(m > 0, m, 1.0), table.flops[is_gemm])
         rate = peak * np.where(is_attn[:, None], p.attention_eff, eff)
         t_c = flops_eff / rate
@@ -388,16 +448,12 @@ _FALLBACK = {
 def load_device(name: str, profile: str | Path | EfficiencyProfile | None = "auto") -> GPU:
     """A GPU device by hardware name.
 
-    ``profile``: ``"auto"`` (the shipped calibration profile if there is one, else the datasheet
-    roofline), ``"datasheet"``, a path to a profile JSON, or an :class:`EfficiencyProfile`.
+    ``profile``: ``"auto"`` (the GPU's own profile: a user's from ``GENZ_PROFILE_PATH``, else the shipped
+    measured, transferred or prior one; see :mod:`hwmodels.profiles`), ``"datasheet"`` (the ideal
+    roofline), a profile name on that search path, a path to a profile JSON, or an
+    :class:`EfficiencyProfile`.
     """
+    from hwmodels.profiles import resolve_profile  # profiles builds on this module's EfficiencyProfile
+
     spec = load_gpu(name)
-    if isinstance(profile, EfficiencyProfile):
-        prof = profile
-    elif profile is None or profile == "auto":
-        prof = shipped_profile(spec.name) or EfficiencyProfile()
-    elif profile == "datasheet":
-        prof = EfficiencyProfile()
-    else:
-        prof = EfficiencyProfile.load(profile)
-    return GPU(spec, prof)
+    return GPU(spec, resolve_profile(spec, profile))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import os
 from functools import lru_cache
 from pathlib import Path
 
 from hwmodels.device import Device
 from hwmodels.gpu import EfficiencyProfile
 from hwmodels.gpu import load_device as load_gpu_device
+from hwmodels.profiles import ENV_VAR as PROFILE_ENV
 from hwmodels.spec import hardware_names as gpu_names
 
 
@@ -43,12 +45,13 @@ def load_device(hardware: str | Device, profile: str | Path | EfficiencyProfile 
     if not isinstance(hardware, str):
         return hardware
     if isinstance(profile, str | None):
-        return _load_cached(hardware, profile)
+        return _load_cached(hardware, profile, os.environ.get(PROFILE_ENV, ""))
     return _load(hardware, profile)
 
 
 @lru_cache(maxsize=256)
-def _load_cached(hardware: str, profile: str | None) -> Device:
+def _load_cached(hardware: str, profile: str | None, profile_path: str) -> Device:
+    """Cached by the user profile path too, so changing ``GENZ_PROFILE_PATH`` is seen."""
     return _load(hardware, profile)
 
 

@@ -7,6 +7,8 @@ A GPU file (``hwmodels/data/gpus/<name>.json``) holds each number as ``{"value":
 - ``power_limit_w``, ``idle_power_w``, optional ``price_usd`` and ``price_per_hour_usd``
 - ``energy``: ``pj_per_flop`` per dtype and ``pj_per_byte`` per memory level (``hbm``, ``l2``)
 - ``scale_up_link`` and ``scale_out_link``: names of link files in ``hwmodels/data/links``
+- ``architecture``: the GPU generation (``hopper``, ``ampere``, ``ada``, ``blackwell``, ``cdna3``,
+  ``volta``); profiles transfer only within one (:mod:`hwmodels.profiles`)
 
 >>> from hwmodels import load_gpu
 >>> g = load_gpu("h200")
@@ -65,7 +67,13 @@ class GPUSpec:
     price_per_hour_usd: float | None = None
     aliases: tuple = ()
     kind: str = "gpu"
+    architecture: str = ""
     sources: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def dtypes(self) -> tuple[str, ...]:
+        """Compute dtypes with a tensor (or vector, for fp32) rate on this device."""
+        return tuple(self.peak_flops)
 
     def peak(self, dtype: str) -> float:
         """Dense peak rate for ``dtype`` in FLOP/s; raises naming the dtypes this device has."""
@@ -120,6 +128,7 @@ def parse_gpu(data: dict, where: str = "gpu") -> GPUSpec:
         price_per_hour_usd=scalar("price_per_hour_usd", optional=True),
         aliases=tuple(data.get("aliases", ())),
         kind=data.get("kind", "gpu"),
+        architecture=str(data.get("architecture", "")),
         sources=sources,
     )
 

@@ -142,6 +142,18 @@ else:
 else:
     fig = None
 fig"""),
+    ("md", """## Conclusion
+
+Both answers rest on each GPU's profile: the H200's is measured, the H100's is transferred from it
+(no GPU runs at its ideal datasheet roofline, which used to make the H100 look faster than the H200),
+and a GPU without the precision's dtype (the A100 has no fp8) drops out of the sweep with the reason.
+The cell below states the result from this run's numbers."""),
+    ("code", """bases = {hw: load_device(hw).profile.basis for hw in replica.index}
+print(f"profiles: {bases}; skipped: {sorted({s[1] for s in res.skipped})}")
+print(f"per-replica method, month 12: {cheapest['hardware']} with {int(cheapest['devices'])} devices "
+      f"at ${cheapest['usd_per_month']:,.0f}/month")
+if plan12 is not None:
+    print("capacity planner, month 12:", plan12.summary_lines()[0])"""),
 ]
 
 LOWBIT = [

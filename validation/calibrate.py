@@ -253,6 +253,18 @@ def fit_host_ops(ds: MeasuredDataset, prof: EfficiencyProfile, hardware: str = "
             "mape_pct": round(float(np.abs(err).mean()), 2)}
 
 
+def with_error_bands(prof: EfficiencyProfile, data_dir, hardware: str) -> EfficiencyProfile:
+    """``prof`` with the expected-error bands of its own dataset's whole-model and energy rows (see
+    :mod:`validation.bands`; rows a fit saw are included, which the band sources say)."""
+    from validation.bands import error_bands
+    from validation.report import validate
+
+    rep = validate(data_dir, prof, hardware=hardware)
+    bands = error_bands(rep.rows)
+    sources = {**prof.sources, **{f"expected_error.{q}": f"{rep.dataset}: {b['source']}" for q, b in bands.items()}}
+    return replace(prof, expected_error={q: b["value"] for q, b in bands.items()}, sources=sources)
+
+
 def calibrate(data_dir, hardware: str = "h200", *,
               overhead_models: tuple[str, ...] = ("llama-3-8b",)) -> EfficiencyProfile:
     """An :class:`EfficiencyProfile` for ``hardware`` fitted to the dataset in ``data_dir``.
@@ -268,6 +280,8 @@ def calibrate(data_dir, hardware: str = "h200", *,
     prof = fit_kernels(ds, hardware)
     prof = fit_overheads(ds, prof, hardware, overhead_models)
     prof.extra = {"dataset": ds.path.name, **prof.extra}
+    prof = replace(prof, basis="measured", architecture=spec.architecture)
+    prof = with_error_bands(prof, data_dir, hardware)
     prof.source = (f"calibrated by genz calibrate on {date.today().isoformat()} from dataset {ds.path.name} "
                    f"({dev or 'unknown device'}): kernel numbers from "
                    f"{', '.join(prof.extra.get('kernel_fit', {}).get('files', []))}; "

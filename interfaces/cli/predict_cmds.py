@@ -33,7 +33,8 @@ def _fmt_time(s: float) -> str:
 @click.option("--cuda-graphs/--eager", default=True, show_default=True, help="CUDA-graph replay or eager kernel launches.")
 @click.option("--runtime", default="vllm", show_default=True, help="Software stack: vllm, plain-pytorch, hf-transformers.")
 @click.option("--profile", default="auto", show_default=True,
-              help="GPU efficiency profile: auto (shipped calibration), datasheet (pure roofline) or a JSON path.")
+              help="GPU efficiency profile: auto (the GPU's own: yours on GENZ_PROFILE_PATH, else the shipped "
+                   "measured, transferred or prior one), datasheet (ideal roofline), a profile name or a JSON path.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object in SI units.")
 def predict(model, hardware, batch, prompt, output, tp, pp, ep, dp, precision, cuda_graphs, runtime, profile, as_json):
     """Latency, throughput, memory and energy of one configuration.
@@ -82,6 +83,7 @@ def predict(model, hardware, batch, prompt, output, tp, pp, ep, dp, precision, c
     for k, v in rows:
         t.add_row(k, v)
     Console().print(t)
+    click.echo(p.basis)
 
 
 @click.command(name="list")
@@ -94,9 +96,10 @@ def list_cmd(what, as_json):
 
         items = [{"name": n, "params": load_model(n).params(), "source": load_model(n).source} for n in list_models()]
     elif what == "hardware":
-        from hwmodels.registry import all_hardware_names
-
-        items = [{"name": n} for n in all_hardware_names()]
+        items = _hardware_rows()
+        if not as_json:
+            _print_hardware(items)
+            return
     elif what == "runtimes":
         from genz.runtime import list_runtimes, load_runtime
 
@@ -112,6 +115,45 @@ def list_cmd(what, as_json):
         extra = f"  {it['params'] / 1e9:.2f}B params" if "params" in it else ""
         desc = f"  {it['description']}" if it.get("description") else ""
         click.echo(f"{it['name']}{extra}{desc}")
+
+
+def _hardware_rows() -> list[dict]:
+    """One row per device (aliases folded in): memory, bandwidth, dense peaks, profile basis, sources."""
+    from genz.predict import device_basis
+    from hwmodels.registry import all_hardware_names, load_device
+
+    rows, seen = [], {}
+    for n in all_hardware_names():
+        dev = load_device(n)
+        if dev.name in seen:
+            if n != dev.name:
+                seen[dev.name]["aliases"].append(n)
+            continue
+        spec = getattr(dev, "spec", None)
+        prof = getattr(dev, "profile", None)
+        row = {"name": dev.name, "aliases": [n] if n != dev.name else [], "kind": getattr(spec, "kind", "device"),
+               "architecture": getattr(spec, "architecture", ""), "memory_bytes": dev.memory_bytes,
+               "memory_bandwidth": getattr(spec, "memory_bandwidth", None),
+               "peak_flops": dict(getattr(spec, "peak_flops", {}) or {}), **device_basis(dev),
+               "profile_source": getattr(prof, "source", ""),
+               "profile_sources": dict(getattr(prof, "sources", {}) or {}),
+               "spec_sources": dict(getattr(spec, "sources", {}) or {})}
+        seen[dev.name] = row
+        rows.append(row)
+    return rows
+
+
+def _print_hardware(rows: list[dict]) -> None:
+    head = f"{'name':18s} {'memory':>7s} {'bandwidth':>10s}  {'basis':11s} {'expected error':24s} dense peak TFLOP/s; aliases"
+    click.echo(head)
+    for r in sorted(rows, key=lambda r: (r["kind"] != "gpu", r["name"])):
+        peaks = " ".join(f"{d}:{v / 1e12:,.0f}" for d, v in r["peak_flops"].items() if d not in ("fp32", "tf32"))
+        bw = f"{r['memory_bandwidth'] / 1e12:.2f} TB/s" if r["memory_bandwidth"] else ""
+        err = " ".join(f"{q} {100 * r['expected_error'][q]:.0f}%" for q in ("tpot", "ttft", "energy")
+                       if q in r["expected_error"])
+        also = f"; {', '.join(r['aliases'])}" if r["aliases"] else ""
+        click.echo(f"{r['name']:18s} {r['memory_bytes'] / 1e9:5.0f} GB {bw:>10s}  {r['profile_basis']:11s} "
+                   f"{err:24s} {peaks}{also}")
 
 
 @click.command()

@@ -118,6 +118,18 @@ def _workload_text(spec: dict) -> str:
             f"{dist(w['prompt'])}, output {dist(w['output'])} tokens")
 
 
+def _basis(spec: dict) -> dict:
+    """Pool -> what its step costs stand on (profile, basis, expected errors; see genz.predict.device_basis)."""
+    from genz.predict import device_basis
+    from hwmodels.registry import load_device
+
+    pools = {"replicas": spec["hardware"]}
+    dis = spec.get("disaggregation")
+    if dis:
+        pools = {"decode": spec["hardware"], "prefill": dis.get("hardware") or spec["hardware"]}
+    return {pool: device_basis(load_device(hw)) for pool, hw in pools.items()}
+
+
 def _print_table(spec: dict, s, wall: float) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -250,16 +262,19 @@ def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
     wall = time.perf_counter() - t0
     if frame is not None and out_path is not None and summary.feasible:
         frame.to_csv(out_path, index=False)
+    basis = _basis(spec)
     if as_json:
         echo_json(dataclasses.asdict(summary) | {"memo": memo, "wall_s": wall,
                                                  "out_requests": str(out_path) if out_path else None,
-                                                 "inputs": spec})
+                                                 "basis": basis, "inputs": spec})
     if not summary.feasible:
         if as_json:
             ctx.exit(1)
         raise click.ClickException(f"infeasible scenario, not simulated: {summary.infeasible_reason}")
     if not as_json:
         _print_table(spec, summary, wall)
+        for pool, b in basis.items():
+            click.echo(f"{pool}: {b['basis']}" if len(basis) > 1 else b["basis"])
         if out_path is not None:
             click.echo(f"wrote {len(frame)} requests to {out_path}")
 

@@ -34,7 +34,8 @@ def calibrate(data, hardware, out, force, overhead_models):
     \b
     Examples:
       genz calibrate --data validation/data/h200-2026-11-28 --hardware h200 --out h200.json
-      genz calibrate --data my-run/ --hardware h100 --out h100.json --overhead-models ""
+      genz calibrate --data my-run/ --hardware h100 --out ~/genz-profiles/h100-sxm.json --overhead-models ""
+      export GENZ_PROFILE_PATH=~/genz-profiles     # genz predict --hardware h100 now uses it
     """
     from validation.calibrate import calibrate as fit
 
@@ -46,6 +47,14 @@ def calibrate(data, hardware, out, force, overhead_models):
     click.echo(f"wrote {path}: " + ", ".join(f"{f} MAPE {v['mape_pct']:.1f} % (n={v['n']})" for f, v in fit_info.items()))
     for key, v in prof.extra.get("overhead_fit", {}).items():
         click.echo(f"  {key} = {v['value']:.4g} from {v['rows']} {v['timing']} rows of {', '.join(v['models'])}")
+    if prof.expected_error:
+        click.echo("  expected error (p90 of this dataset's rows): " + ", ".join(
+            f"{q} {100 * v:.1f} %" for q, v in prof.expected_error.items()))
+    from hwmodels.spec import load_gpu
+
+    name = load_gpu(hardware).name
+    click.echo(f"To make it {name}'s default profile: save it as {name}.json in a directory listed in "
+               "GENZ_PROFILE_PATH (genz then reports basis: measured for it, and GPUs transferred from it follow).")
 
 
 @click.command()

@@ -168,7 +168,9 @@ def numbers_table(preds: list[dict], slo_ttft_ms, slo_tpot_ms) -> html.Table:
             a, b = preds[0][field], preds[1][field]
             cells.append(html.Td(f"{b / a:.2f}x" if a and math.isfinite(a) and math.isfinite(b) else "n/a"))
         body.append(html.Tr(cells))
-    return html.Table([html.Thead(html.Tr(head)), html.Tbody(body)], className="data",
+    basis = [html.Tr([html.Td("basis"), *[html.Td(p.get("basis", "").removeprefix("basis: "), id=f"num-{'ab'[i]}-basis",
+                                                   style={"fontSize": "85%"}) for i, p in enumerate(preds)]])]
+    return html.Table([html.Thead(html.Tr(head)), html.Tbody(body + basis)], className="data",
                       style={"background": "#fff", "margin": "6px 0"})
 
 

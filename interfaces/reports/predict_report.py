@@ -165,6 +165,8 @@ def build(payload: dict, profile: str | None = "auto") -> Report:
     rep = Report("predict", f"Prediction: {label}",
                  f"{pred['prompt']} tokens in, {pred['output']} out, runtime {pred.get('runtime', '?')}, "
                  f"{'CUDA graphs' if pred.get('cuda_graphs', True) else 'eager'}", key_numbers(pred))
+    if pred.get("basis"):
+        rep.notes.append(pred["basis"][0].upper() + pred["basis"][1:] + ".")
     try:
         ops = step_operators(pred, profile)
     except (ValueError, KeyError) as exc:

@@ -170,6 +170,13 @@ def build(payload: dict, metric: str = "throughput_tok_s", latency: str = "tpot_
                                                f"b{best['batch']}"),
                         (f"lowest {latency.removesuffix('_s')}", f"{fmt_time(fast[latency])}: {group_label(fast)} "
                                                                  f"b{fast['batch']}")]
+    if "profile_basis" in df:
+        by_hw = df.drop_duplicates("hardware").set_index("hardware")
+        rep.notes.append("What each device's numbers stand on: " + "; ".join(
+            f"{hw}: {r['profile_basis']}" + (f" (expected error ~{100 * r['expected_error_tpot']:.0f} % decode, "
+                                              f"~{100 * r['expected_error_ttft']:.0f} % prefill)"
+                                              if r.get("expected_error_tpot") == r.get("expected_error_tpot") else "")
+            for hw, r in by_hw.iterrows()) + ".")
     if len(groups) > MAX_GROUPS:
         rep.notes.append(f"Heatmaps drawn for the first {MAX_GROUPS} of {len(groups)} groups.")
     rep.add("Heatmap", heatmap_figure(df, metric),
