@@ -327,12 +327,16 @@ def load_model(name_or_path: str | Path | Model) -> Model:
         return name_or_path
     text = str(name_or_path)
     key = text.strip().lower()
+    if not key:
+        raise ValueError(f"model: empty name; use a preset ({', '.join(list_models())}) or a config.json path")
     if key in _preset_names():
         return _load_preset(key)
     path = Path(text)
     if path.suffix == ".json" or path.exists():
         if not path.exists():
             raise ValueError(f"model: file {path} does not exist")
+        if not path.is_file():
+            raise ValueError(f"model: {path} is not a file; give a preset name or a config.json path")
         try:
             cfg = json.loads(path.read_text(), parse_constant=_reject_constant)
         except ValueError as exc:  # JSONDecodeError, or NaN/Infinity
