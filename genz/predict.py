@@ -163,18 +163,23 @@ def check_device_precision(device: Device, precision: Precision) -> None:
         check(precision)
 
 
-def check_inputs(model: Model, batch, prompt, output, tp, pp, ep, dp) -> None:
-    """Raise ``ValueError`` naming the flag for impossible numbers."""
+def check_inputs(model: Model, batch, prompt, output, tp, pp, ep, dp, allow_long_context: bool = False) -> None:
+    """Raise ``ValueError`` naming the flag for impossible numbers (and for a sequence longer than the
+    model's context, unless ``allow_long_context``)."""
     _check_positive("batch", batch)
-    _check_positive("prompt", prompt)
-    _check_positive("output", output)
+    p = _check_positive("prompt", prompt)
+    o = _check_positive("output", output)
     check_parallelism(model, tp, pp, ep, dp)
+    longest = float(np.max(p + o))
+    if not allow_long_context and longest > model.max_position:
+        raise ValueError(f"prompt + output: {longest:.0f} tokens exceed the context of {model.name} "
+                         f"({model.max_position} tokens); pass --allow-long-context to predict it anyway")
 
 
 def predict(model: str | Model = "llama-3-8b", hardware: str | Device = "h200", *, batch: int = 1,
             prompt: int = 1024, output: int = 128, precision: str | Precision = "bf16", tp: int = 1,
             pp: int = 1, ep: int = 1, dp: int = 1, cuda_graphs: bool = True, runtime: str = "vllm",
-            profile: str | None = "auto", gpus_per_node: int = 8) -> Prediction:
+            profile: str | None = "auto", gpus_per_node: int = 8, allow_long_context: bool = False) -> Prediction:
     """Latency, throughput, memory and energy of serving ``batch`` requests of ``prompt`` input and
     ``output`` generated tokens on ``hardware``.
 
@@ -184,7 +189,7 @@ def predict(model: str | Model = "llama-3-8b", hardware: str | Device = "h200", 
     """
     m = load_model(model)
     prec = Precision.parse(precision)
-    check_inputs(m, batch, prompt, output, tp, pp, ep, dp)
+    check_inputs(m, batch, prompt, output, tp, pp, ep, dp, allow_long_context)
     dev = load_device(hardware, profile)
     check_device_precision(dev, prec)
     rt = load_runtime(runtime) if isinstance(runtime, str) else runtime

@@ -11,8 +11,9 @@ errors (``expected_error_ttft``, ``_tpot``, ``_energy``; NaN where the basis sta
 from __future__ import annotations
 
 import itertools
+import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,10 @@ from workloads import Precision, load_model
 
 #: Configurations per vectorized pass: small enough that the (rows x configs) arrays stay in cache.
 CHUNK = 2048
+#: Values one axis may hold (a range such as 1:1000000000:1 is a typo, not a sweep).
+MAX_VALUES = 10_000
+#: Configurations one sweep may evaluate unless the caller raises ``max_configs``.
+MAX_CONFIGS = 10_000_000
 _RANGE = re.compile(r"^(?P<a>\d+):(?P<b>\d+):(?P<x>x)?(?P<s>\d+(?:\.\d+)?)$")
 
 
@@ -42,8 +47,13 @@ def parse_values(text: str | Iterable, name: str = "value") -> list:
         m = _RANGE.match(part)
         if m:
             a, b, s = int(m["a"]), int(m["b"]), float(m["s"])
-            if (m["x"] and s <= 1) or (not m["x"] and s <= 0) or b < a:
-                raise ValueError(f"{name}: bad range {part!r}; use start:stop:step or start:stop:xFACTOR with stop >= start")
+            if (m["x"] and (s <= 1 or a < 1)) or (not m["x"] and s <= 0) or b < a:
+                raise ValueError(f"{name}: bad range {part!r}; use start:stop:step (step > 0) or start:stop:xFACTOR "
+                                 "(start >= 1, factor > 1) with stop >= start")
+            count = (math.log(b / a) / math.log(s) if m["x"] else (b - a) / s) + 1
+            if len(out) + count > MAX_VALUES:
+                raise ValueError(f"{name}: range {part!r} has about {int(count):,} values; at most {MAX_VALUES:,} "
+                                 "per axis (use a coarser step)")
             v = float(a)
             while v <= b + 1e-9:
                 out.append(int(round(v)))
@@ -64,35 +74,72 @@ class SweepResult:
     configurations: int = 0
 
 
-def sweep(models: Iterable[str], hardware: Iterable[str], *, batch: Iterable[int] = (1,), prompt: Iterable[int] = (1024,),
-          output: Iterable[int] = (128,), precision: Iterable[str] = ("bf16",), tp: Iterable[int] = (1,),
-          pp: Iterable[int] = (1,), ep: Iterable[int] = (1,), cuda_graphs: bool = True, runtime: str = "vllm",
-          profile: str = "auto", progress: Callable[[int, int], None] | None = None) -> SweepResult:
-    """Evaluate the full grid; returns one row per configuration (SI units)."""
+@dataclass(frozen=True)
+class SweepGroup:
+    """One (model, hardware, precision, tp, pp, ep) group of a sweep: its rows, or why it was skipped."""
+
+    key: tuple
+    frame: object | None  # pandas.DataFrame of the group's rows, None when skipped
+    reason: str = ""
+
+
+def _axes(models, hardware, batch, prompt, output, precision, tp, pp, ep, max_configs: int) -> dict:
+    axes = {k: list(v) for k, v in (("model", models), ("hardware", hardware), ("batch", batch), ("prompt", prompt),
+                                    ("output", output), ("precision", precision), ("tp", tp), ("pp", pp), ("ep", ep))}
+    for k, v in axes.items():
+        if not v:
+            raise ValueError(f"{k}: no values given")
+    for k in ("batch", "prompt", "output", "tp", "pp", "ep"):
+        bad = [x for x in axes[k] if isinstance(x, bool) or not isinstance(x, int | np.integer | float)
+               or not math.isfinite(x) or x < 1 or x != int(x)]
+        if bad:
+            raise ValueError(f"{k}: values must be integers >= 1, got {bad[0]!r}")
+    total = math.prod(len(v) for v in axes.values())
+    if total > max_configs:
+        raise ValueError(f"sweep: {total:,} configurations exceed the limit of {max_configs:,} "
+                         f"({' x '.join(f'{len(v)} {k}' for k, v in axes.items() if len(v) > 1)}); "
+                         "narrow an axis or raise --max-configs")
+    return axes
+
+
+def sweep_groups(models: Iterable[str], hardware: Iterable[str], *, precision: Iterable[str] = ("bf16",),
+                 tp: Iterable[int] = (1,), pp: Iterable[int] = (1,), ep: Iterable[int] = (1,)) -> list[tuple]:
+    """The group keys of a sweep, in the order :func:`iter_sweep` evaluates them."""
+    return list(itertools.product(list(models), list(hardware), list(precision), list(tp), list(pp), list(ep)))
+
+
+def iter_sweep(models: Iterable[str], hardware: Iterable[str], *, batch: Iterable[int] = (1,),
+               prompt: Iterable[int] = (1024,), output: Iterable[int] = (128,), precision: Iterable[str] = ("bf16",),
+               tp: Iterable[int] = (1,), pp: Iterable[int] = (1,), ep: Iterable[int] = (1,), cuda_graphs: bool = True,
+               runtime: str = "vllm", profile: str = "auto", max_configs: int = MAX_CONFIGS,
+               skip: Iterable[tuple] = ()) -> Iterator[SweepGroup]:
+    """Evaluate the grid one group at a time (so callers can write and resume per group); groups in
+    ``skip`` (keys from :func:`sweep_groups`) are passed over. The grid is checked when this is
+    called, before any work: grids larger than ``max_configs``, bad values and unknown hardware raise
+    ``ValueError`` at once."""
+    axes = _axes(models, hardware, batch, prompt, output, precision, tp, pp, ep, max_configs)
+    devices = {hw: load_device(hw, profile) for hw in axes["hardware"]}
+    return _groups(axes, devices, cuda_graphs, load_runtime(runtime), set(skip))
+
+
+def _groups(axes: dict, devices: dict, cuda_graphs: bool, rt, done: set) -> Iterator[SweepGroup]:
     import pandas as pd
 
-    B, S, Out = np.meshgrid(np.asarray(list(batch), float), np.asarray(list(prompt), float),
-                            np.asarray(list(output), float), indexing="ij")
+    B, S, Out = np.meshgrid(np.asarray(axes["batch"], float), np.asarray(axes["prompt"], float),
+                            np.asarray(axes["output"], float), indexing="ij")
     B, S, Out = B.ravel(), S.ravel(), Out.ravel()
-    for name, arr in (("batch", B), ("prompt", S), ("output", Out)):
-        if (arr < 1).any() or (arr != np.round(arr)).any():
-            raise ValueError(f"{name}: values must be integers >= 1")
-    rt = load_runtime(runtime)
-    combos = list(itertools.product(list(models), list(hardware), list(precision), list(tp), list(pp), list(ep)))
-    frames, skipped = [], []
-    devices = {}
-    for i, (mname, hw, prec, t, p, e) in enumerate(combos):
+    for key in sweep_groups(axes["model"], axes["hardware"], precision=axes["precision"], tp=axes["tp"],
+                            pp=axes["pp"], ep=axes["ep"]):
+        if key in done:
+            continue
+        mname, hw, prec, t, p, e = key
         model = load_model(mname)
         pr = Precision.parse(prec)
-        if hw not in devices:
-            devices[hw] = load_device(hw, profile)
         try:
             check_parallelism(model, t, p, e)
             check_device_precision(devices[hw], pr)
         except ValueError as exc:
-            skipped.append((model.name, hw, pr.name, t, p, e, str(exc)))
-            if progress:
-                progress(i + 1, len(combos))
+            yield SweepGroup(key, None, str(exc))
             continue
         parts = [evaluate(model, devices[hw], pr, B[j:j + CHUNK], S[j:j + CHUNK], Out[j:j + CHUNK], tp=int(t),
                           pp=int(p), ep=int(e), cuda_graphs=cuda_graphs, runtime=rt) for j in range(0, len(B), CHUNK)]
@@ -107,8 +154,26 @@ def sweep(models: Iterable[str], hardware: Iterable[str], *, batch: Iterable[int
         df["profile"], df["profile_basis"] = basis["profile"], basis["profile_basis"]
         for q in ("ttft", "tpot", "energy"):
             df[f"expected_error_{q}"] = basis["expected_error"].get(q, np.nan)
-        frames.append(df)
+        yield SweepGroup(key, df)
+
+
+def sweep(models: Iterable[str], hardware: Iterable[str], *, progress: Callable[[int, int], None] | None = None,
+          **kwargs) -> SweepResult:
+    """Evaluate the full grid; returns one row per configuration (SI units). Keyword arguments as
+    :func:`iter_sweep` (``batch``, ``prompt``, ``output``, ``precision``, ``tp``, ``pp``, ``ep``,
+    ``cuda_graphs``, ``runtime``, ``profile``, ``max_configs``)."""
+    import pandas as pd
+
+    models, hardware = list(models), list(hardware)
+    total = len(sweep_groups(models, hardware, **{k: kwargs[k] for k in ("precision", "tp", "pp", "ep") if k in kwargs}))
+    frames, skipped = [], []
+    for i, g in enumerate(iter_sweep(models, hardware, **kwargs)):
+        if g.frame is None:
+            mname, hw, prec, t, p, e = g.key
+            skipped.append((load_model(mname).name, hw, Precision.parse(prec).name, t, p, e, g.reason))
+        else:
+            frames.append(g.frame)
         if progress:
-            progress(i + 1, len(combos))
+            progress(i + 1, total)
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return SweepResult(frame=frame, skipped=skipped, configurations=len(frame))

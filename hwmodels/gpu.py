@@ -145,6 +145,7 @@ class EfficiencyProfile:
         if unknown:
             raise ValueError(f"{where}: unknown fields {sorted(unknown)}; allowed: {sorted(known)}")
         data = dict(data)
+        _check_types(cls, data, where)
         sources = dict(data.pop("sources", {}) or {})
         bands = {}
         for q, v in dict(data.pop("expected_error", {}) or {}).items():
@@ -187,13 +188,43 @@ class EfficiencyProfile:
         p = Path(path)
         if not p.exists():
             raise ValueError(f"profile: file {p} does not exist")
-        try:
-            data = json.loads(p.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"profile: {p} is not valid JSON ({exc})") from None
+        from hwmodels.spec import read_json
+
+        data = read_json(p, "profile")
         if not isinstance(data, dict):
             raise ValueError(f"profile: {p} must hold a JSON object")
         return cls.from_dict(data, where=str(p))
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_types(cls, data: dict, where: str) -> None:
+    """Each field of a profile file has the type its default has (numbers finite, tables of numbers)."""
+    for name, f in cls.__dataclass_fields__.items():
+        if name not in data:
+            continue
+        v = data[name]
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        if name == "idle_power_w":
+            if v is not None and not (_is_number(v) and v >= 0):
+                raise ValueError(f"{where}: idle_power_w must be a number of watts >= 0 or null, got {v!r}")
+        elif isinstance(default, str):
+            if not isinstance(v, str):
+                raise ValueError(f"{where}: {name} must be a text, got {v!r}")
+        elif isinstance(default, float):
+            if not _is_number(v):
+                raise ValueError(f"{where}: {name} must be a finite number, got {v!r}")
+        elif isinstance(default, dict):
+            if not isinstance(v, dict) or not all(isinstance(k, str) for k in v):
+                raise ValueError(f"{where}: {name} must be an object keyed by names, got {v!r}")
+            if name in ("compute_eff", "floor_s", "pj_per_flop", "pj_per_byte"):
+                bad = {k: x for k, x in v.items() if not (_is_number(x) and x >= 0)}
+                if bad:
+                    raise ValueError(f"{where}: {name} values must be finite numbers >= 0, got {bad}")
+            elif name == "sources" and not all(isinstance(x, str) for x in v.values()):
+                raise ValueError(f"{where}: sources must map each parameter to a text")
 
 
 def shipped_profile(gpu_name: str) -> EfficiencyProfile | None:

@@ -21,7 +21,6 @@ feeds every profile transferred from it.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -29,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from hwmodels.gpu import BASES, ERROR_QUANTITIES, PROFILE_DIR, EfficiencyProfile
-from hwmodels.spec import GPUSpec, load_gpu
+from hwmodels.spec import GPUSpec, load_gpu, read_json
 
 ENV_VAR = "GENZ_PROFILE_PATH"
 #: Fractions of a datasheet peak: kept when transferring within an architecture.
@@ -84,12 +83,7 @@ def find_profile_file(name: str) -> Path | None:
 
 
 def _read(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"profile: {path} is not valid JSON ({exc})") from None
-    except OSError as exc:
-        raise ValueError(f"profile: cannot read {path} ({exc.strerror})") from None
+    data = read_json(path, "profile")
     if not isinstance(data, dict):
         raise ValueError(f"profile: {path} must hold a JSON object")
     return data

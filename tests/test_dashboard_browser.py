@@ -52,9 +52,10 @@ def browser():
 @pytest.fixture(scope="module")
 def dashboard_url(tmp_path_factory):
     from genz.sweep import sweep
+    from interfaces.reports.formats import write_table
 
     results = tmp_path_factory.mktemp("results") / "sweep.csv"
-    sweep(["llama-3-8b"], ["h100", "h200"], batch=[1, 8, 64], prompt=[512, 2048]).frame.to_csv(results, index=False)
+    write_table(sweep(["llama-3-8b"], ["h100", "h200"], batch=[1, 8, 64], prompt=[512, 2048]).frame, results)
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "interfaces.dashboard", "--host", "127.0.0.1", "--port", str(port),
                              "--results", str(results)],

@@ -34,7 +34,7 @@ def test_tune_json_and_results_files(tmp_path):
     saved = json.loads(out.read_text())
     assert saved["genz_result"] == "search" and saved["format_version"] == 1
     assert saved["trials"] == json.loads(json.dumps(d["trials"]))
-    csv = pd.read_csv(out.with_suffix(".csv"))
+    csv = pd.read_csv(out.with_suffix(".csv"), comment="#")
     assert list(csv["max_num_seqs"]) == [t["params"]["max_num_seqs"] for t in d["trials"]]
     assert "throughput" in csv.columns
     # the file is what `genz report search` reads

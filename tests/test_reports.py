@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import genz
 from interfaces.cli import main
 from interfaces.reports import build_report, load_results, render_html, write_result
+from interfaces.reports.formats import write_table
 from interfaces.reports.operators import energy_by_class, step_operators
 from interfaces.reports.predict_report import roofline_figure
 from interfaces.reports.sweep_report import pareto_mask
@@ -216,7 +217,7 @@ def test_simulation_report_slo_lines(tmp_path):
 
 def test_requests_csv_alone_is_a_simulation(tmp_path):
     p = tmp_path / "req.csv"
-    _requests().to_csv(p, index=False)
+    write_table(_requests(), p)
     kind, payload = load_results(p)
     rep = build_report(kind, payload)
     assert kind == "simulate" and any("No SLO" in n for n in rep.notes)
@@ -391,13 +392,18 @@ def test_search_payload_without_envelope_is_recognised(tmp_path):
 
 
 def test_genz_simulate_json_with_its_requests_csv(tmp_path):
-    _requests().assign(ttft_s=0.2).to_csv(tmp_path / "req.csv", index=False)
+    from interfaces.cli.report_cmds import _attach_requests
+
+    write_table(_requests().assign(ttft_s=0.2), tmp_path / "req.csv")
     printed = {"requests": 10, "throughput_rps": 5.0, "slo_attainment": 1.0, "ttft_s": {"p50": 0.2, "p99": 0.2},
                "tpot_s": {"p50": 0.02, "p99": 0.02}, "memo": {}, "wall_s": 0.1, "out_requests": "req.csv",
                "inputs": {"name": "chat", "slo": {"ttft_s": 0.5, "tpot_s": None}}}
     (tmp_path / "sim.json").write_text(json.dumps(printed))
     kind, payload = load_results(tmp_path / "sim.json")
-    assert kind == "simulate" and len(payload["requests"]) == 10  # found next to the JSON file
+    # the path inside the results is not opened; the user names the file (genz report --requests)
+    assert kind == "simulate" and payload["requests"].empty and payload["requests_file_named"] == "req.csv"
+    _attach_requests(payload, str(tmp_path / "req.csv"))
+    assert len(payload["requests"]) == 10
     rep = build_report(kind, payload)
     notes = [a.text for a in rep.sections[0].figure.layout.annotations]
     assert "SLO 500 ms (100.0% meet)" in notes and not any("SLO" in n and "ms (" in n and "50 ms" in n for n in notes)

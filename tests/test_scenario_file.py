@@ -178,7 +178,7 @@ def test_out_requests_refuses_to_overwrite(tmp_path):
     out = tmp_path / "req.csv"
     args = ["--rate", "4", "--requests", "30", "--out-requests", str(out)]
     assert run(*args).exit_code == 0
-    frame = pd.read_csv(out)
+    frame = pd.read_csv(out, comment="#")
     assert len(frame) == 30 and {"ttft_s", "tpot_s", "e2e_s", "meets_slo"} <= set(frame.columns)
     r = run(*args)
     assert r.exit_code == 2 and "--force" in r.output

@@ -219,7 +219,9 @@ class ValidationReport:
         from validation.plots import report_html
 
         p = Path(path)
-        p.write_text(report_html(self), encoding="utf-8")
+        from workloads.files import atomic_write_text
+
+        atomic_write_text(p, report_html(self))
         return p
 
 
@@ -262,6 +264,9 @@ def validate(data_dir, profile: str | Path | EfficiencyProfile | None = None, *,
     dev: GPU = load_device(hw, "auto" if profile is None else profile)
     ksets, krej = kernel_sets(ds)
     ssets, srej = step_sets(ds, runtime=runtime, hf_runtime=hf_runtime, hf_model=hf_model)
+    if not ksets and not ssets:
+        why = "; ".join(str(r) for r in [*ds.rejected, *krej, *srej][:5])
+        raise ValueError(f"dataset: {ds.path} has no usable row to validate" + (f" (rejected: {why})" if why else ""))
     rows = predict_sets(ksets + ssets, dev)
     from genz.runtime import load_runtime
 

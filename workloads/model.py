@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
@@ -165,75 +166,140 @@ class Model:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_config(cls, cfg: dict, name: str | None = None) -> Model:
+    def from_config(cls, cfg: dict, name: str | None = None, where: str = "config") -> Model:
         """Build from a HuggingFace-style ``config.json`` dict (llama, mistral, mixtral, qwen2,
-        deepseek_v3, opt, gpt2-style keys)."""
+        deepseek_v3, opt, gpt2-style keys). Every field is checked (type, range, cross-field rules);
+        a bad one raises ``ValueError`` naming ``where``, the key and what is allowed."""
+        if not isinstance(cfg, dict):
+            raise ValueError(f"{where}: a model config must be a JSON object, got {type(cfg).__name__}")
+
         def get(*keys, default=None):
             for k in keys:
                 if k in cfg and cfg[k] is not None:
                     return cfg[k]
             return default
 
-        mtype = str(get("model_type", default="llama")).lower()
-        hidden = get("hidden_size", "n_embd", "d_model")
-        layers = get("num_hidden_layers", "n_layer", "num_layers")
-        heads = get("num_attention_heads", "n_head")
-        if hidden is None or layers is None or heads is None:
+        def key_of(*keys):
+            return next((k for k in keys if k in cfg and cfg[k] is not None), keys[0])
+
+        def num(*keys, default=None, lo: int = 1, hi: int = _MAX_DIM) -> int:
+            """An integer field in [lo, hi] (floats with an integer value accepted)."""
+            v = get(*keys, default=default)
+            k = key_of(*keys)
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise ValueError(f"{where}: {k} must be an integer, got {v!r}")
+            if not math.isfinite(v) or v != int(v):
+                raise ValueError(f"{where}: {k} must be a finite integer, got {v!r}")
+            if not lo <= v <= hi:
+                raise ValueError(f"{where}: {k} must be in {lo}..{hi}, got {int(v)}")
+            return int(v)
+
+        def flag(*keys, default: bool) -> bool:
+            v = get(*keys, default=default)
+            if not isinstance(v, bool):
+                raise ValueError(f"{where}: {key_of(*keys)} must be true or false, got {v!r}")
+            return v
+
+        mtype = get("model_type", default="llama")
+        if not isinstance(mtype, str):
+            raise ValueError(f"{where}: model_type must be a string, got {mtype!r}")
+        mtype = mtype.lower()
+        if get("hidden_size", "n_embd", "d_model") is None or get("num_hidden_layers", "n_layer", "num_layers") is None \
+                or get("num_attention_heads", "n_head") is None:
             raise ValueError(
-                "config: needs hidden_size (or n_embd), num_hidden_layers (or n_layer) and "
-                f"num_attention_heads (or n_head); got keys {sorted(cfg)[:20]}"
+                f"{where}: needs hidden_size (or n_embd), num_hidden_layers (or n_layer) and "
+                f"num_attention_heads (or n_head); got keys {sorted(map(str, cfg))[:20]}"
             )
-        kv_heads = get("num_key_value_heads", default=heads)
-        head_dim = get("head_dim", default=hidden // heads)
-        intermediate = get("intermediate_size", "ffn_dim", "n_inner", default=4 * hidden)
+        hidden = num("hidden_size", "n_embd", "d_model")
+        layers = num("num_hidden_layers", "n_layer", "num_layers", hi=_MAX_LAYERS)
+        heads = num("num_attention_heads", "n_head", hi=_MAX_HEADS)
+        if "head_dim" not in cfg and hidden % heads:
+            raise ValueError(f"{where}: hidden_size ({hidden}) must be a multiple of num_attention_heads ({heads}) "
+                             "when head_dim is not given")
+        kv_heads = num("num_key_value_heads", default=heads, hi=_MAX_HEADS)
+        head_dim = num("head_dim", default=hidden // heads)
+        intermediate = num("intermediate_size", "ffn_dim", "n_inner", default=4 * hidden)
         opt_like = mtype in ("opt", "gpt2", "gpt3")
-        act = str(get("hidden_act", "activation_function", default="relu" if mtype == "opt" else "silu"))
+        act = get("hidden_act", "activation_function", default="relu" if mtype == "opt" else "silu")
+        if not isinstance(act, str):
+            raise ValueError(f"{where}: hidden_act must be a string, got {act!r}")
+        max_pos = num("max_position_embeddings", "n_positions", "n_ctx", default=4096, hi=_MAX_POSITIONS)
+        published = get("_published_params", default=0.0)
+        if isinstance(published, bool) or not isinstance(published, int | float) or not (
+                math.isfinite(published) and published >= 0):
+            raise ValueError(f"{where}: _published_params must be a number >= 0, got {published!r}")
         kw: dict = dict(
             name=name or cfg.get("_name") or mtype,
-            hidden=int(hidden), intermediate=int(intermediate), layers=int(layers), heads=int(heads),
-            kv_heads=int(kv_heads), head_dim=int(head_dim), vocab=int(get("vocab_size", default=32000)),
-            tied_embeddings=bool(get("tie_word_embeddings", default=opt_like)),
+            hidden=hidden, intermediate=intermediate, layers=layers, heads=heads,
+            kv_heads=kv_heads, head_dim=head_dim, vocab=num("vocab_size", default=32000),
+            tied_embeddings=flag("tie_word_embeddings", default=opt_like),
             gated_mlp=not opt_like, activation=act,
             norm="layernorm" if opt_like else "rmsnorm",
-            linear_bias=opt_like, qkv_bias=mtype == "qwen2" or bool(get("attention_bias", default=False)),
-            learned_positions=(int(get("max_position_embeddings", "n_positions", default=2048)) + (2 if mtype == "opt" else 0))
-            if opt_like else 0,
-            max_position=int(get("max_position_embeddings", "n_positions", "n_ctx", default=4096)),
-            source=str(cfg.get("_source", "")), published_params=float(cfg.get("_published_params", 0.0)),
+            linear_bias=opt_like, qkv_bias=mtype == "qwen2" or flag("attention_bias", default=False),
+            learned_positions=(max_pos + (2 if mtype == "opt" else 0)) if opt_like else 0,
+            max_position=max_pos, source=str(cfg.get("_source", "")), published_params=float(published),
         )
-        n_experts = get("num_local_experts", "n_routed_experts", "num_experts", default=0)
-        if n_experts:
+        moe_keys = ("num_local_experts", "n_routed_experts", "num_experts")
+        if get(*moe_keys) not in (None, 0):
+            experts = num(*moe_keys, hi=_MAX_EXPERTS)
             kw.update(
-                experts=int(n_experts),
-                top_k=int(get("num_experts_per_tok", "moe_top_k", default=2)),
-                expert_intermediate=int(get("moe_intermediate_size", default=intermediate)),
-                shared_experts=int(get("n_shared_experts", default=0) or 0),
-                dense_layers=int(get("first_k_dense_replace", default=0) or 0),
+                experts=experts,
+                top_k=num("num_experts_per_tok", "moe_top_k", default=2, hi=experts),
+                expert_intermediate=num("moe_intermediate_size", default=intermediate),
+                shared_experts=num("n_shared_experts", default=0, lo=0, hi=experts),
+                dense_layers=num("first_k_dense_replace", default=0, lo=0, hi=layers - 1),
             )
-        if get("kv_lora_rank"):
+        if get("kv_lora_rank") not in (None, 0):
             kw.update(
-                q_lora_rank=int(get("q_lora_rank", default=0) or 0), kv_lora_rank=int(cfg["kv_lora_rank"]),
-                qk_rope_head_dim=int(get("qk_rope_head_dim", default=64)),
-                qk_nope_head_dim=int(get("qk_nope_head_dim", default=128)),
-                v_head_dim=int(get("v_head_dim", default=128)),
+                q_lora_rank=num("q_lora_rank", default=0, lo=0), kv_lora_rank=num("kv_lora_rank"),
+                qk_rope_head_dim=num("qk_rope_head_dim", default=64),
+                qk_nope_head_dim=num("qk_nope_head_dim", default=128),
+                v_head_dim=num("v_head_dim", default=128),
             )
             kw["head_dim"] = kw["qk_nope_head_dim"] + kw["qk_rope_head_dim"]
             kw["kv_heads"] = kw["heads"]
         model = cls(**kw)
-        model.validate()
+        model.validate(where)
         return model
 
-    def validate(self) -> None:
+    def validate(self, where: str | None = None) -> None:
         """Raise ``ValueError`` naming the field when the architecture is inconsistent."""
-        for f in ("hidden", "intermediate", "layers", "heads", "kv_heads", "head_dim", "vocab"):
-            if getattr(self, f) <= 0:
-                raise ValueError(f"model {self.name}: {f} must be a positive integer, got {getattr(self, f)}")
+        w = where or f"model {self.name}"
+        for f in ("hidden", "intermediate", "layers", "heads", "kv_heads", "head_dim", "vocab", "max_position"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ValueError(f"{w}: {f} must be a positive integer, got {v!r}")
         if self.heads % self.kv_heads:
-            raise ValueError(f"model {self.name}: heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
-        if self.is_moe and not (0 < self.top_k <= self.experts):
-            raise ValueError(f"model {self.name}: top_k must be in 1..experts ({self.experts}), got {self.top_k}")
-        if self.dense_layers > self.layers:
-            raise ValueError(f"model {self.name}: dense_layers ({self.dense_layers}) exceeds layers ({self.layers})")
+            raise ValueError(f"{w}: heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
+        for f in ("experts", "top_k", "expert_intermediate", "shared_experts", "dense_layers", "q_lora_rank",
+                  "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"):
+            if getattr(self, f) < 0:
+                raise ValueError(f"{w}: {f} must be >= 0, got {getattr(self, f)}")
+        if self.is_moe:
+            if not 0 < self.top_k <= self.experts:
+                raise ValueError(f"{w}: top_k must be in 1..experts ({self.experts}), got {self.top_k}")
+            if self.expert_intermediate <= 0:
+                raise ValueError(f"{w}: expert_intermediate must be > 0 in an MoE model, got {self.expert_intermediate}")
+            if self.dense_layers >= self.layers:
+                raise ValueError(f"{w}: dense_layers ({self.dense_layers}) must be below layers ({self.layers}) "
+                                 "in an MoE model")
+        elif self.top_k or self.shared_experts or self.dense_layers or self.expert_intermediate:
+            raise ValueError(f"{w}: top_k/shared_experts/dense_layers/expert_intermediate given without experts")
+        if self.is_mla and min(self.qk_rope_head_dim, self.qk_nope_head_dim, self.v_head_dim) <= 0:
+            raise ValueError(f"{w}: MLA (kv_lora_rank > 0) needs qk_rope_head_dim, qk_nope_head_dim and v_head_dim > 0")
+
+
+#: Upper bounds on config fields: far above any published model, low enough that arithmetic on
+#: them stays finite (a config with 10^300 hidden units is a typo, not an architecture).
+_MAX_DIM = 1 << 24
+_MAX_LAYERS = 10_000
+_MAX_HEADS = 1 << 16
+_MAX_EXPERTS = 1 << 16
+_MAX_POSITIONS = 1 << 30
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def list_models() -> list[str]:
@@ -261,17 +327,26 @@ def load_model(name_or_path: str | Path | Model) -> Model:
         return name_or_path
     text = str(name_or_path)
     key = text.strip().lower()
+    if not key:
+        raise ValueError(f"model: empty name; use a preset ({', '.join(list_models())}) or a config.json path")
     if key in _preset_names():
         return _load_preset(key)
     path = Path(text)
     if path.suffix == ".json" or path.exists():
         if not path.exists():
             raise ValueError(f"model: file {path} does not exist")
+        if not path.is_file():
+            raise ValueError(f"model: {path} is not a file; give a preset name or a config.json path")
         try:
-            cfg = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
+            cfg = json.loads(path.read_text(), parse_constant=_reject_constant)
+        except ValueError as exc:  # JSONDecodeError, or NaN/Infinity
             raise ValueError(f"model: {path} is not valid JSON ({exc})") from None
-        return Model.from_config(cfg, name=cfg.get("_name") or path.stem)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"model: cannot read {path} ({exc})") from None
+        if not isinstance(cfg, dict):
+            raise ValueError(f"model: {path} must hold a JSON object (a config.json), got {type(cfg).__name__}")
+        nm = cfg.get("_name")
+        return Model.from_config(cfg, name=nm if isinstance(nm, str) and nm else path.stem, where=f"model {path}")
     close = difflib.get_close_matches(key, list_models(), n=3, cutoff=0.4)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise ValueError(f"model: unknown model {text!r}.{hint} Known: {', '.join(list_models())}")

@@ -23,6 +23,8 @@ from typing import Protocol
 
 import numpy as np
 
+from workloads.files import atomic_path
+
 __all__ = [
     "ArrivalProcess", "Empirical", "FixedRateArrivals", "Fixed", "GammaArrivals", "LengthDistribution",
     "LogNormal", "PoissonArrivals", "Request", "Uniform", "WorkloadSpec", "generate_trace", "read_trace",
@@ -392,7 +394,7 @@ def read_trace(path: str | os.PathLike) -> list[Request]:
 
 def write_trace(path: str | os.PathLike, requests: Iterable[Request]) -> None:
     """Write ``arrival_s,prompt_tokens,output_tokens`` (times with full float precision)."""
-    with open(path, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["arrival_s", "prompt_tokens", "output_tokens"])
         for q in requests:

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workloads.files import atomic_path
+
 __all__ = [
     "RoutingTrace",
     "affinity_concentration",
@@ -236,7 +238,7 @@ def load_routing_npy(path: str | Path, experts: int | None = None) -> RoutingTra
 
 def save_routing_csv(trace: RoutingTrace, path: str | Path) -> None:
     """Write the wide CSV format described in the module docstring."""
-    with open(Path(path), "w", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["token", "layer", *(f"e{s}" for s in range(trace.top_k))])
         for t in range(trace.tokens):

@@ -1,6 +1,7 @@
 """The ``genz`` command line.
 
-Exit codes: 0 success, 1 a run that failed, 2 bad input (the message names the flag and the
+Exit codes: 0 success, 1 a run that failed or is infeasible, or an optional part that is not
+installed (the message gives the install line), 2 bad input (the message names the flag and the
 allowed values; no traceback). Each command module defines ``register(main)``.
 """
 
@@ -11,6 +12,7 @@ import sys
 import click
 
 from interfaces.cli.common import BadInput
+from workloads.errors import MissingDependency, RunFailed
 
 
 class GenzGroup(click.Group):
@@ -21,6 +23,8 @@ class GenzGroup(click.Group):
             return super().invoke(ctx)
         except ValueError as exc:
             raise BadInput(str(exc)) from None
+        except (MissingDependency, RunFailed) as exc:
+            raise click.ClickException(str(exc)) from None  # exit 1: not the input's fault
 
 
 @click.group(cls=GenzGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -52,3 +52,22 @@ def progress_bar(total: int, description: str, enabled: bool = True):
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     console=Console(stderr=True), disable=not enabled, transient=False)
+
+
+def in_range(name: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+             integer: bool = False):
+    """A click callback: the value (if given) is finite and within [lo, hi] ((lo, hi] with ``lo_open``);
+    otherwise bad input naming ``--name`` and the allowed range."""
+    def cb(ctx, param, value):
+        if value is None:
+            return value
+        v = float(value)
+        bad = not math.isfinite(v) or (lo is not None and (v < lo or (lo_open and v == lo))) \
+            or (hi is not None and v > hi)
+        if bad:
+            left = "(" if lo_open else "["
+            rng = f"{left}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+            kind = "an integer" if integer else "a number"
+            raise BadInput(f"--{name}: must be {kind} in {rng}, got {value}")
+        return value
+    return cb

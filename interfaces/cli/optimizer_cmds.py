@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from interfaces.cli.common import BadInput, check_writable, echo_json, progress_bar
+from interfaces.cli.common import BadInput, check_writable, echo_json, in_range, progress_bar
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -97,7 +97,9 @@ def _write_json(kind: str, payload: dict, path: Path) -> None:
 
     env = {"genz_result": kind, "format_version": 1, "created": datetime.now(UTC).isoformat(timespec="seconds"),
            **payload}
-    path.write_text(json.dumps(_clean(env), indent=1, default=str))
+    from workloads.files import atomic_write_text
+
+    atomic_write_text(path, json.dumps(_clean(env), indent=1, default=str))
 
 
 def _bar_callback(bar, label: str):
@@ -210,7 +212,9 @@ def tune(model, precision, use_case, rate, requests, length_sigma, slo_ttft, slo
     payload = res.to_payload()
     if out_path is not None:
         _write_json("search", payload, out_path)
-        res.frame().to_csv(csv_path, index=False)
+        from interfaces.reports.formats import write_table
+
+        write_table(res.frame(), csv_path)
     if as_json:
         echo_json({**payload, "out": str(out_path) if out_path else None})
         return
@@ -371,6 +375,10 @@ def plan(workload, model, precision, hardware, tp, pp, disaggregated, pd_ratios,
         click.echo(f"wrote {out_path}")
 
 # --------------------------------------------------------------------------- genz place
+#: Largest synthetic routing trace (tokens x layers x top_k), a few hundred MB of ids at most.
+MAX_TRACE_ENTRIES = 50_000_000
+
+
 def _routing_trace(trace, experts, synthetic, tokens, layers, top_k, affinity, seed):
     from workloads import routing
 
@@ -382,6 +390,11 @@ def _routing_trace(trace, experts, synthetic, tokens, layers, top_k, affinity, s
     if synthetic is not None:
         if experts is None:
             raise BadInput("--synthetic: needs --experts (experts per MoE layer)")
+        if top_k > experts:
+            raise BadInput(f"--top-k: {top_k} exceeds --experts ({experts})")
+        if tokens * layers * top_k > MAX_TRACE_ENTRIES:
+            raise BadInput(f"--tokens x --layers x --top-k = {tokens * layers * top_k:,} routing entries; at most "
+                           f"{MAX_TRACE_ENTRIES:,}")
         return routing.synthetic_routing(tokens=tokens, layers=layers, experts=experts, top_k=top_k,
                                          affinity=synthetic, seed=seed)
     p = Path(trace)
@@ -416,23 +429,31 @@ def placement_payload(rep, model: str = "") -> dict:
 @click.command()
 @click.option("--trace", default=None, help="Routing trace: .npy (tokens x MoE layers x top_k expert ids) or "
                                             ".csv (token,layer,e0,e1,...).")
-@click.option("--synthetic", type=float, default=None, metavar="AFFINITY",
+@click.option("--synthetic", type=float, default=None, metavar="AFFINITY", callback=in_range("synthetic", 0, 1),
               help="Instead of a file: a generated trace whose tokens follow a fixed expert chain with this "
                    "probability (0 ... 1).")
-@click.option("--experts", type=int, default=None, help="Experts per MoE layer (default for files: largest id + 1).")
-@click.option("--tokens", type=int, default=2000, show_default=True, help="Tokens of a --synthetic trace.")
-@click.option("--layers", type=int, default=8, show_default=True, help="MoE layers of a --synthetic trace.")
-@click.option("--top-k", type=int, default=2, show_default=True, help="Experts per token of a --synthetic trace.")
+@click.option("--experts", type=int, default=None, callback=in_range("experts", 1, 4096, integer=True),
+              help="Experts per MoE layer (default for files: largest id + 1; at most 4096).")
+@click.option("--tokens", type=int, default=2000, show_default=True, callback=in_range("tokens", 1, 1_000_000, integer=True),
+              help="Tokens of a --synthetic trace.")
+@click.option("--layers", type=int, default=8, show_default=True, callback=in_range("layers", 1, 1000, integer=True),
+              help="MoE layers of a --synthetic trace.")
+@click.option("--top-k", type=int, default=2, show_default=True, callback=in_range("top-k", 1, 4096, integer=True),
+              help="Experts per token of a --synthetic trace.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--nodes", type=int, default=1, show_default=True)
-@click.option("--gpus-per-node", type=int, default=8, show_default=True)
-@click.option("--intra-cost", type=float, default=1.0, show_default=True, help="Cost of a hop inside a node (ExFlow: 1).")
-@click.option("--inter-cost", type=float, default=2.0, show_default=True, help="Cost of a hop across nodes (ExFlow: 2).")
+@click.option("--nodes", type=int, default=1, show_default=True, callback=in_range("nodes", 1, 512, integer=True))
+@click.option("--gpus-per-node", type=int, default=8, show_default=True,
+              callback=in_range("gpus-per-node", 1, 72, integer=True))
+@click.option("--intra-cost", type=float, default=1.0, show_default=True, callback=in_range("intra-cost", 0),
+              help="Cost of a hop inside a node (ExFlow: 1).")
+@click.option("--inter-cost", type=float, default=2.0, show_default=True, callback=in_range("inter-cost", 0),
+              help="Cost of a hop across nodes (ExFlow: 2).")
 @click.option("--model", default=None, help="MoE preset: its hidden size (bf16) sizes the all-to-all bytes.")
 @click.option("--solver", default="cbc", show_default=True, type=click.Choice(["cbc", "highs"]))
-@click.option("--time-limit", type=float, default=60.0, show_default=True, help="Solver wall-clock limit, s.")
-@click.option("--threads", type=int, default=1, show_default=True)
-@click.option("--holdout", type=float, default=0.25, show_default=True,
+@click.option("--time-limit", type=float, default=60.0, show_default=True, callback=in_range("time-limit", 0, 86400, lo_open=True),
+              help="Solver wall-clock limit, s.")
+@click.option("--threads", type=int, default=1, show_default=True, callback=in_range("threads", 1, 256, integer=True))
+@click.option("--holdout", type=float, default=0.25, show_default=True, callback=in_range("holdout", 0, 0.9),
               help="Share of the tokens (the last ones) kept out of the optimisation and used for the metrics.")
 @click.option("--out", default=None, help="Results file (JSON, read by genz report placement).")
 @click.option("--force", is_flag=True, help="Overwrite --out.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from interfaces.cli.common import BadInput, check_writable, echo_json, progress_bar
@@ -35,8 +37,11 @@ def _fmt_time(s: float) -> str:
 @click.option("--profile", default="auto", show_default=True,
               help="GPU efficiency profile: auto (the GPU's own: yours on GENZ_PROFILE_PATH, else the shipped "
                    "measured, transferred or prior one), datasheet (ideal roofline), a profile name or a JSON path.")
+@click.option("--allow-long-context", is_flag=True,
+              help="Predict even when prompt + output exceeds the model's context window.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object in SI units.")
-def predict(model, hardware, batch, prompt, output, tp, pp, ep, dp, precision, cuda_graphs, runtime, profile, as_json):
+def predict(model, hardware, batch, prompt, output, tp, pp, ep, dp, precision, cuda_graphs, runtime, profile,
+            allow_long_context, as_json):
     """Latency, throughput, memory and energy of one configuration.
 
     \b
@@ -48,7 +53,8 @@ def predict(model, hardware, batch, prompt, output, tp, pp, ep, dp, precision, c
     import genz
 
     p = genz.predict(model, hardware, batch=batch, prompt=prompt, output=output, precision=precision, tp=tp, pp=pp,
-                     ep=ep, dp=dp, cuda_graphs=cuda_graphs, runtime=runtime, profile=profile)
+                     ep=ep, dp=dp, cuda_graphs=cuda_graphs, runtime=runtime, profile=profile,
+                     allow_long_context=allow_long_context)
     if as_json:
         echo_json(p.to_dict())
         return
@@ -170,10 +176,16 @@ def _print_hardware(rows: list[dict]) -> None:
 @click.option("--runtime", default="vllm", show_default=True)
 @click.option("--profile", default="auto", show_default=True)
 @click.option("--out", "out", required=True, help="Results file: .csv or .parquet.")
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists (and discard a partial run of another sweep).")
+@click.option("--max-configs", default=10_000_000, show_default=True, type=int, callback=_positive("max-configs"),
+              help="Refuse grids larger than this before any work starts.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
-def sweep(models, hardware, batch, prompt, output, precision, tp, pp, ep, cuda_graphs, runtime, profile, out, force, as_json):
+def sweep(models, hardware, batch, prompt, output, precision, tp, pp, ep, cuda_graphs, runtime, profile, out, force,
+          max_configs, as_json):
     """Evaluate a grid of configurations into a CSV or Parquet file (one vectorized pass per split).
+
+    Groups are written as they finish; a sweep stopped half-way resumes when run again with the same
+    flags (its finished groups are kept in OUT.partial/), and OUT appears only when complete.
 
     \b
     Example:
@@ -182,8 +194,9 @@ def sweep(models, hardware, batch, prompt, output, precision, tp, pp, ep, cuda_g
     """
     import time
 
-    from genz.sweep import parse_values
-    from genz.sweep import sweep as run_sweep
+    from genz.sweep import iter_sweep, parse_values, sweep_groups
+    from interfaces.cli.sweep_output import SweepOutput
+    from workloads import Precision, load_model
 
     if not (out.endswith(".csv") or out.endswith(".parquet")):
         raise BadInput(f"--out: must end in .csv or .parquet, got {out}")
@@ -191,38 +204,50 @@ def sweep(models, hardware, batch, prompt, output, precision, tp, pp, ep, cuda_g
     axes = {k: parse_values(v, f"--{k}") for k, v in
             (("batch", batch), ("prompt", prompt), ("output", output), ("tp", tp), ("pp", pp), ("ep", ep))}
     for k, vals in axes.items():
-        if any(not isinstance(v, int) for v in vals):
-            raise BadInput(f"--{k}: values must be integers, got {vals}")
+        if any(not isinstance(v, int) or v < 1 for v in vals):
+            raise BadInput(f"--{k}: values must be integers >= 1, got {vals[:8]}")
+    names = {"models": parse_values(models, "--model"), "hardware": parse_values(hardware, "--hardware"),
+             "precision": parse_values(precision, "--precision")}
+    for m in names["models"]:
+        load_model(str(m))  # unknown names are bad input before any work
+    for pr in names["precision"]:
+        Precision.parse(str(pr))
+    kwargs = dict(precision=names["precision"], cuda_graphs=cuda_graphs, runtime=runtime, profile=profile,
+                  max_configs=max_configs, **axes)
+    order = sweep_groups(names["models"], names["hardware"], precision=names["precision"], tp=axes["tp"],
+                         pp=axes["pp"], ep=axes["ep"])
+    inputs = {"models": names["models"], "hardware": names["hardware"], **{k: v for k, v in kwargs.items()}}
+    writer = SweepOutput(path, json.loads(json.dumps(inputs)))
     t0 = time.perf_counter()
-    with progress_bar(0, "sweep", enabled=not as_json) as bar:
-        task = bar.add_task("sweeping", total=None)
-
-        def cb(done, total):
-            bar.update(task, completed=done, total=total)
-
-        res = run_sweep(parse_values(models, "--model"), parse_values(hardware, "--hardware"),
-                        precision=parse_values(precision, "--precision"), cuda_graphs=cuda_graphs, runtime=runtime,
-                        profile=profile, progress=cb, **axes)
+    iter_sweep(names["models"], names["hardware"], **kwargs)  # sizes, values and names, before any work
+    done = writer.start(restart=force)
+    if done and not as_json:
+        click.echo(f"resuming {writer.folder}: {len(done)} of {len(order)} groups already done", err=True)
+    groups = iter_sweep(names["models"], names["hardware"], skip=done, **kwargs)
+    with progress_bar(len(order), "sweep", enabled=not as_json) as bar:
+        task = bar.add_task("sweeping (groups)", total=len(order), completed=len(done))
+        for g in groups:
+            if g.frame is None:
+                writer.skip(g.key, g.reason)
+            else:
+                writer.add(g.key, g.frame)
+            bar.advance(task)
+    rows = writer.finish([tuple(json.loads(json.dumps(k))) for k in order])
     elapsed = time.perf_counter() - t0
-    if res.configurations:
-        if out.endswith(".parquet"):
-            res.frame.to_parquet(path, index=False)
-        else:
-            res.frame.to_csv(path, index=False)
-    summary = {"out": str(path), "configurations": res.configurations, "seconds": elapsed,
-               "configs_per_s": res.configurations / elapsed if elapsed else None,
-               "fits": int(res.frame["fits"].sum()) if res.configurations else 0,
-               "skipped": [dict(zip(("model", "hardware", "precision", "tp", "pp", "ep", "reason"), s, strict=True))
-                           for s in res.skipped]}
+    summary = {"out": str(path) if rows else None, "configurations": rows, "seconds": elapsed,
+               "configs_per_s": rows / elapsed if elapsed else None,
+               "skipped": [dict(zip(("model", "hardware", "precision", "tp", "pp", "ep"), s["key"], strict=True))
+                           | {"reason": s["reason"]} for s in writer.skipped]}
     if as_json:
         echo_json(summary)
-        return
-    click.echo(f"wrote {res.configurations:,} configurations to {path} in {elapsed:.2f} s "
-               f"({summary['fits']:,} fit in memory)")
-    for s in res.skipped:
-        click.echo(f"skipped {s[0]} on {s[1]} {s[2]} tp={s[3]} pp={s[4]} ep={s[5]}: {s[6]}", err=True)
-    if not res.configurations:
-        raise click.ClickException("no configuration could be evaluated")
+    else:
+        if rows:
+            click.echo(f"wrote {rows:,} configurations to {path} in {elapsed:.2f} s")
+        for s in writer.skipped:
+            click.echo("skipped " + " ".join(map(str, s["key"])) + f": {s['reason']}", err=True)
+    if not rows:
+        raise click.exceptions.Exit(1) if as_json else click.ClickException(
+            "no configuration could be evaluated (every group was skipped); nothing written")
 
 
 def register(main: click.Group) -> None:

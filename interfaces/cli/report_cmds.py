@@ -56,12 +56,14 @@ def report() -> None:
       genz sweep --model llama-3-8b --batch 1:256:x2 --prompt 256,1024,4096 --out s.csv
       genz report sweep --in s.csv --out sweep.html --metric throughput_tok_s
       genz report auto --in results.json --out page.html      # kind read from the file
+      genz simulate --json --out-requests req.csv > sim.json
+      genz report simulate --in sim.json --requests req.csv --out sim.html
 
     \b
     Results files: JSON with {"genz_result": KIND, "format_version": 1, ...}
     (interfaces/reports/formats.py defines each KIND), the CSV/Parquet of
     genz sweep, or what genz predict/simulate/validate --json print
-    (genz simulate: its --out-requests CSV is read when it exists).
+    (genz simulate --json: name its --out-requests CSV with --requests).
     """
 
 
@@ -75,16 +77,36 @@ def _file_command(kind: str, doc: str, extra: list | None = None):
         from interfaces.reports import load_results
 
         path = _check_out(out, force)
-        if kind == "auto":
-            found, payload = load_results(in_path)
-            _write(found, lambda: payload, path, as_json, in_path, **options)
-        else:
-            _write(kind, lambda: load_results(in_path, kind)[1], path, as_json, in_path, **options)
+        requests = options.pop("requests", None)
+        found, payload = load_results(in_path, None if kind == "auto" else kind)
+        if found == "simulate":
+            _attach_requests(payload, requests)
+        elif requests:
+            raise BadInput(f"--requests: only for simulation results; {in_path} holds a {found} result")
+        _write(found, lambda: payload, path, as_json, in_path, **options)
 
     for opt in extra or []:
         cmd = opt(cmd)
     return cmd
 
+
+def _attach_requests(payload: dict, requests: str | None) -> None:
+    """The per-request CSV of a simulation, from the file the user named (never a path inside the
+    results file, which only prompts a note)."""
+    from interfaces.reports.formats import read_table
+
+    if requests:
+        payload["requests"] = read_table(requests)
+    elif payload.get("requests") is None or payload["requests"].empty:
+        named = payload.get("requests_file_named")
+        if named:
+            click.echo(f"note: the results name a per-request file ({named}); pass --requests {named} to draw the "
+                       "per-request figures", err=True)
+
+
+_REQUESTS_OPT = [click.option("--requests", default=None,
+                              help="Per-request CSV of a simulation (its --out-requests file), for the TTFT/TPOT "
+                                   "figures of `genz simulate --json` results.")]
 
 _SWEEP_OPTS = [
     click.option("--metric", default="throughput_tok_s", show_default=True,
@@ -110,7 +132,8 @@ for _kind, _doc in (
     ("auto", "Any results file: the kind is read from the file.\n\n"
              "\b\nExample:\n  genz report auto --in results.json --out page.html"),
 ):
-    report.add_command(_file_command(_kind, _doc, _SWEEP_OPTS if _kind == "sweep" else None))
+    report.add_command(_file_command(_kind, _doc, _SWEEP_OPTS if _kind == "sweep" else
+                                     _REQUESTS_OPT if _kind in ("simulate", "auto") else None))
 
 
 def _predict_command() -> click.Command:
@@ -180,6 +203,9 @@ def dashboard(host, port, results, debug):
     for r in results:
         if not Path(r).exists():
             raise BadInput(f"--results: file {r} does not exist")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: listening on {host}, not localhost: anyone who can reach this machine's port {port} "
+                   "can use the dashboard and open the --results files", err=True)
     click.echo(f"genz dashboard on http://{host}:{port} (Ctrl+C to stop)", err=True)
     run(host, port, list(results), debug)
 

@@ -261,7 +261,9 @@ def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
         summary, memo, frame = result.summary, result.memo, result.requests
     wall = time.perf_counter() - t0
     if frame is not None and out_path is not None and summary.feasible:
-        frame.to_csv(out_path, index=False)
+        from interfaces.reports.formats import write_table
+
+        write_table(frame, out_path)
     basis = _basis(spec)
     if as_json:
         echo_json(dataclasses.asdict(summary) | {"memo": memo, "wall_s": wall,

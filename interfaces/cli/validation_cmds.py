@@ -42,7 +42,9 @@ def calibrate(data, hardware, out, force, overhead_models):
     path = check_writable(out, force)
     models = tuple(m.strip() for m in overhead_models.split(",") if m.strip())
     prof = _as_bad_input(fit, data, hardware, overhead_models=models)
-    path.write_text(prof.to_json() + "\n", encoding="utf-8")
+    from workloads.files import atomic_write_text
+
+    atomic_write_text(path, prof.to_json() + "\n")
     fit_info = prof.extra.get("kernel_fit", {}).get("time_residuals", {})
     click.echo(f"wrote {path}: " + ", ".join(f"{f} MAPE {v['mape_pct']:.1f} % (n={v['n']})" for f, v in fit_info.items()))
     for key, v in prof.extra.get("overhead_fit", {}).items():

@@ -175,6 +175,7 @@ def numbers_table(preds: list[dict], slo_ttft_ms, slo_tpot_ms) -> html.Table:
 
 
 def build_app(results: list[str]) -> Dash:
+    offered = frozenset(results)
     app = Dash(__name__, title="genz what-if")
     app.index_string = app.index_string.replace("{%css%}", "{%css%}<style>" + _CSS + "</style>")
     app.layout = html.Div([
@@ -227,6 +228,8 @@ def build_app(results: list[str]) -> Dash:
                 kind, payload = load_results(fh.name)
                 Path(fh.name).unlink(missing_ok=True)
             elif path:
+                if path not in offered:  # the value comes from the browser: only the files named at start
+                    return html.Div(), "cannot show that file: not one of the files given with --results"
                 kind, payload = load_results(path)
             else:
                 return html.Div(), ""

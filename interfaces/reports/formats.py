@@ -11,6 +11,11 @@ parts ("frames") are either a list of row objects or pandas' ``split`` layout
 ``predict``
     ``{"prediction": <genz predict --json object>}``. The bare output of ``genz predict --json``
     (an object with ``ttft_s`` and ``breakdown``) is read as well.
+Tables (CSV or Parquet) written by genz are complete or absent: they are written atomically and
+carry a completeness marker with their row count, a last line ``# genz: complete, N rows`` in CSV
+(read them with ``pandas.read_csv(path, comment="#")``) and the metadata key ``genz_complete`` in
+Parquet. ``genz report`` refuses a table without its marker (cut short, or not written by genz).
+
 ``sweep``
     The CSV or Parquet file of ``genz sweep`` (one row per configuration: ``model, hardware,
     precision, tp, pp, ep, batch, prompt, output``, then the ``genz.predict.evaluate`` columns such
@@ -66,6 +71,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from workloads.errors import MissingDependency
+
 FORMAT_VERSION = 1
 KINDS = ("predict", "sweep", "simulate", "placement", "search", "plan", "validate")
 TABLE_SUFFIXES = (".csv", ".parquet")
@@ -118,8 +125,10 @@ def frame_from_json(obj, field: str = "frame") -> pd.DataFrame:
 
 def write_result(kind: str, payload: dict, path: str | Path) -> Path:
     """Write a JSON results file of ``kind`` (frames inside ``payload`` may be DataFrames)."""
+    from workloads.files import atomic_write_text
+
     p = Path(path)
-    p.write_text(json.dumps(_clean(envelope(kind, payload)), indent=1))
+    atomic_write_text(p, json.dumps(_clean(envelope(kind, payload)), indent=1))
     return p
 
 
@@ -180,14 +189,96 @@ def _kind_of_table(df: pd.DataFrame, where: str) -> str:
                      "requests arrival_s and ttft_s")
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+#: Tables genz writes end with this line (CSV) or carry this key in their metadata (Parquet), with
+#: their row count, so a reader can tell a complete file from one cut short.
+MARKER_KEY = "genz_complete"
+_CSV_MARKER = "# genz: complete, {rows} rows"
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a table (CSV or Parquet by suffix) atomically, with the completeness marker."""
+    from workloads.files import atomic_path
+
     p = Path(path)
+    with atomic_path(p) as tmp:
+        if p.suffix == ".parquet":
+            _write_parquet(frame, tmp, len(frame))
+        else:
+            frame.to_csv(tmp, index=False)
+            with open(tmp, "a", encoding="utf-8") as fh:
+                fh.write(_CSV_MARKER.format(rows=len(frame)) + "\n")
+    return p
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path, rows: int) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MissingDependency("--out: writing Parquet needs pyarrow (pip install -e \".[parquet]\")") from None
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = {**(table.schema.metadata or {}), MARKER_KEY.encode(): str(rows).encode()}
+    pq.write_table(table.replace_schema_metadata(meta), path)
+
+
+def join_table_parts(parts: list[Path], dest: Path, suffix: str) -> int:
+    """Join table files written by the same writer (same columns) into ``dest``, with the marker;
+    returns the rows. CSV parts are joined as text, so the result is byte-identical however the
+    work was split."""
+    rows = 0
+    if suffix == ".parquet":
+        frames = [pd.read_parquet(p) for p in parts]
+        frame = pd.concat(frames, ignore_index=True)
+        _write_parquet(frame, dest, len(frame))
+        return len(frame)
+    with open(dest, "w", encoding="utf-8", newline="") as out:
+        for i, p in enumerate(parts):
+            with open(p, encoding="utf-8", newline="") as fh:
+                header = fh.readline()
+                if i == 0:
+                    out.write(header)
+                for line in fh:
+                    out.write(line)
+                    rows += 1
+        out.write(_CSV_MARKER.format(rows=rows) + "\n")
+    return rows
+
+
+def read_table(path: str | Path, require_marker: bool = True) -> pd.DataFrame:
+    """A table genz wrote; one without its completeness marker (cut short, or not written by genz)
+    is refused unless ``require_marker`` is False."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"--in: {p} is not a file")
     if p.suffix == ".parquet":
         try:
-            return pd.read_parquet(p)
+            import pyarrow.parquet as pq
         except ImportError:
-            raise ValueError("--in: reading Parquet needs pyarrow (pip install -e \".[parquet]\")") from None
-    return pd.read_csv(p)
+            raise MissingDependency("--in: reading Parquet needs pyarrow (pip install -e \".[parquet]\")") from None
+        try:
+            meta = pq.read_schema(p).metadata or {}
+            df = pd.read_parquet(p)
+        except Exception as exc:  # pyarrow raises its own error types for damaged files
+            raise ValueError(f"--in: {p} is not a readable Parquet file ({exc})") from None
+        marked = meta.get(MARKER_KEY.encode())
+        expected = int(marked) if marked is not None else None
+    else:
+        with open(p, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 200))
+            tail = fh.read().decode("utf-8", "replace").rstrip("\n").rsplit("\n", 1)[-1]
+        prefix = _CSV_MARKER.split("{")[0]
+        expected = int(tail[len(prefix):].split()[0]) if tail.startswith(prefix) else None
+        try:
+            df = pd.read_csv(p, comment="#")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--in: {p} is not a readable CSV table ({exc})") from None
+    if expected is None and require_marker:
+        raise ValueError(f"--in: {p} has no completeness marker: it was cut short while being written, or was "
+                         "not written by genz; rerun the command that writes it")
+    if expected is not None and expected != len(df):
+        raise ValueError(f"--in: {p} says it holds {expected} rows but has {len(df)}: it is damaged")
+    return df
 
 
 def load_results(path: str | Path, kind: str | None = None) -> tuple[str, dict]:
@@ -196,6 +287,8 @@ def load_results(path: str | Path, kind: str | None = None) -> tuple[str, dict]:
     p = Path(path)
     if not p.exists():
         raise ValueError(f"--in: file {p} does not exist")
+    if not p.is_file():
+        raise ValueError(f"--in: {p} is not a file")
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind: unknown results kind {kind!r}; allowed: {', '.join(KINDS)}")
     if p.suffix in TABLE_SUFFIXES:
@@ -206,8 +299,11 @@ def load_results(path: str | Path, kind: str | None = None) -> tuple[str, dict]:
     elif p.suffix == ".json":
         try:
             data = json.loads(p.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"--in: {p} is not valid JSON ({exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--in: cannot read {p} ({exc})") from None
+        except ValueError as exc:
+            raise ValueError(f"--in: {p} is not valid JSON ({exc}): cut short while written, or not a genz "
+                             "results file") from None
         found, payload = _from_json(data, str(p))
         payload["source_file"] = str(p)
     else:
@@ -224,15 +320,13 @@ def _from_simulate_json(data: dict, where: str) -> dict:
     to the JSON file)."""
     inputs = data.get("inputs") or {}
     summary = {k: v for k, v in data.items() if k not in ("inputs", "memo", "wall_s", "out_requests")}
-    requests = pd.DataFrame()
-    if data.get("out_requests"):
-        for cand in (Path(data["out_requests"]), Path(where).parent / Path(data["out_requests"]).name):
-            if cand.exists():
-                requests = read_table(cand)
-                break
     slo = inputs.get("slo") if isinstance(inputs, dict) else None
+    # the per-request CSV named inside the results is not opened (a results file must not make genz
+    # read other paths); the user names it with `genz report --requests FILE`
+    named = data.get("out_requests") if isinstance(data.get("out_requests"), str) else None
     return {"name": inputs.get("name", "") if isinstance(inputs, dict) else "", "scenario": inputs, "slo": slo,
-            "summary": summary, "requests": requests, "utilization": pd.DataFrame(), "queue": pd.DataFrame()}
+            "summary": summary, "requests": pd.DataFrame(), "utilization": pd.DataFrame(), "queue": pd.DataFrame(),
+            "requests_file_named": named}
 
 
 def _from_json(data, where: str) -> tuple[str, dict]:

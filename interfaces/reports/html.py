@@ -15,6 +15,7 @@ import plotly.offline
 
 from interfaces.reports.report import Report
 from interfaces.reports.style import FIGURE_CONFIG
+from workloads.files import atomic_write_text
 
 _CSS = """
 body{font-family:Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -77,5 +78,5 @@ def render_html(report: Report, source: str | None = None) -> str:
 def write_html(report: Report, path: str | Path, source: str | None = None) -> Path:
     """Write the page; returns its path."""
     p = Path(path)
-    p.write_text(render_html(report, source), encoding="utf-8")
+    atomic_write_text(p, render_html(report, source))
     return p

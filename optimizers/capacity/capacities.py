@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from genz.serving import MemoConfig
 from optimizers.capacity.inputs import Candidate, Demand
 from optimizers.search.objective import ServingObjective
 from optimizers.search.parallel import make_executor
+from workloads.files import atomic_write_text
 
 __all__ = ["CAPACITY_CACHE_VERSION", "CapacityTable", "SimulationSettings", "compute_capacities"]
 
@@ -82,10 +84,14 @@ def _key(objective: ServingObjective, config: dict) -> str:
 def _load_cache(path: Path | None) -> dict:
     if path is None or not path.exists():
         return {}
+    text = path.read_text(errors="replace")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"--cache: {path} is not a capacity cache ({exc}); delete it or pass another file") from None
+        if text.lstrip().startswith('{"genz_capacity_cache"'):  # ours, cut short by an older version: rebuilt
+            warnings.warn(f"--cache: {path} is a damaged capacity cache; starting it again", stacklevel=2)
+            return {}
+        raise ValueError(f"--cache: {path} is not a capacity cache ({exc}); pass another file") from None
     if not isinstance(data, dict) or data.get("genz_capacity_cache") != CAPACITY_CACHE_VERSION:
         raise ValueError(f"--cache: {path} is not a capacity cache of version {CAPACITY_CACHE_VERSION}")
     return data.get("entries", {})
@@ -144,8 +150,8 @@ def compute_capacities(candidates: Sequence[Candidate], demands: Sequence[Demand
         finally:
             ex.close()
         if path is not None:
-            path.write_text(json.dumps({"genz_capacity_cache": CAPACITY_CACHE_VERSION, "entries": disk},
-                                       default=lambda o: None))
+            atomic_write_text(path, json.dumps({"genz_capacity_cache": CAPACITY_CACHE_VERSION, "entries": disk},
+                                               default=lambda o: None))
     rate = [[float(results[i][j].get("metrics", {}).get("capacity_rps") or 0.0) if results[i][j]["feasible"] else 0.0
              for j in range(n_d)] for i in range(n_c)]
     reason = [[results[i][j].get("reason", "") if rate[i][j] <= 0 else "" for j in range(n_d)] for i in range(n_c)]

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import pulp
 
 from optimizers.capacity.inputs import Candidate, HardwareOption, Limits
+from workloads.errors import MissingDependency
 
 __all__ = ["OBJECTIVES", "MipSolution", "diagnose", "quiet_stdout", "solve_mip"]
 
@@ -66,7 +67,7 @@ def _solver(time_limit_s: float):
         return cbc
     if pulp.HiGHS().available():
         return pulp.HiGHS(msg=False, timeLimit=time_limit_s)
-    raise ValueError("capacity plan: no MIP solver available to PuLP (install CBC, or pip install highspy)")
+    raise MissingDependency("capacity plan: no MIP solver available to PuLP (install CBC, or pip install highspy)")
 
 
 @contextlib.contextmanager

@@ -52,6 +52,7 @@ from optimizers.placement.solver import (
     run_model,
     solve_status,
 )
+from workloads.errors import MissingDependency
 
 __all__ = ["FORMULATIONS", "PAIRS_AUTO_LIMIT", "TIGHT_AUTO_LIMIT", "solve_ilp"]
 
@@ -256,7 +257,7 @@ def solve_ilp(
         raise ValueError(f"gap_rel: expected a value in [0, 1), got {gap_rel}")
     check_divisible(problem.experts, cluster.gpus)
     if solver == "highs" and not highs_available():
-        raise ValueError("solver: 'highs' needs the highspy package (pip install highspy); use 'cbc'")
+        raise MissingDependency("solver: 'highs' needs the highspy package (pip install highspy); use 'cbc'")
 
     t0 = time.perf_counter()
     if cluster.gpus == 1:

@@ -20,6 +20,7 @@ import numpy as np
 import pulp
 
 from optimizers.placement.problem import Placement
+from workloads.errors import MissingDependency
 
 __all__ = ["SOLVERS", "SolveResult", "highs_available", "quiet_pulp", "relative_gap", "run_model", "solve_status"]
 
@@ -178,7 +179,7 @@ def run_model(
     if solver != "highs":
         raise ValueError(f"solver: expected one of {SOLVERS}, got {solver!r}")
     if not highs_available():
-        raise ValueError("solver: 'highs' needs the highspy package (pip install highspy); use 'cbc'")
+        raise MissingDependency("solver: 'highs' needs the highspy package (pip install highspy); use 'cbc'")
     opts: dict = {} if mip else {"solver": "ipm", "run_crossover": "off"}
     cmd = _HiGHS(use_start and mip, mip=mip, msg=msg, timeLimit=time_limit_s, threads=threads,
                  gapRel=gap_rel if mip else None, **opts)

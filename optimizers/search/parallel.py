@@ -17,6 +17,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from workloads.errors import MissingDependency
+
 __all__ = ["ProcessExecutor", "RayExecutor", "SerialExecutor", "make_executor"]
 
 Done = tuple[Any, Any, BaseException | None]
@@ -82,13 +84,14 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise ValueError("--ray-address needs Ray: pip install -e \".[ray]\" (or pip install \"ray[default]\")") \
+            raise MissingDependency("--ray-address needs Ray: pip install -e \".[ray]\" (or pip install \"ray[default]\")") \
                 from None
         self._ray = ray
         kw: dict = {"ignore_reinit_error": True, "include_dashboard": False, "log_to_driver": False}
         if address == "local":
             kw["num_cpus"] = workers or os.cpu_count() or 1
         else:
+            _check_reachable(address)
             kw["address"] = address
             if ship_code:
                 import genz
@@ -121,6 +124,23 @@ class RayExecutor:
     def close(self) -> None:
         if self._owns:
             self._ray.shutdown()
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast (``ValueError``) when a ``host:port`` or ``ray://host:port`` Ray address does not
+    answer a TCP connect within ``timeout_s``: Ray itself retries for minutes."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--ray-address: expected 'auto', 'local', HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ValueError(f"--ray-address: nothing answers at {host}:{port} ({exc})") from None
 
 
 def make_executor(workers: int | None = None, ray_address: str | None = None):

@@ -15,6 +15,7 @@ value; results files report them with ``feasible: false`` and no value. Identica
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,7 @@ from optimizers.search.objective import (
 )
 from optimizers.search.parallel import make_executor
 from optimizers.search.space import KNOBS, SearchSpace, canonical, canonical_key, config_problem
+from workloads.errors import MissingDependency
 
 __all__ = ["SAMPLERS", "SearchResult", "pareto_front", "search"]
 
@@ -41,7 +43,7 @@ def _optuna():
     try:
         import optuna
     except ImportError:
-        raise ValueError("knob search needs Optuna: pip install -e \".[search]\" (or pip install optuna)") from None
+        raise MissingDependency("knob search needs Optuna: pip install -e \".[search]\" (or pip install optuna)") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
@@ -80,6 +82,21 @@ def _sampler(name: str, space: SearchSpace, n_objectives: int, seed: int):
     raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
 
 
+def _is_study_file(p: Path) -> bool:
+    """A SQLite database, or an Optuna journal (JSON lines with an ``op_code``); an empty file counts."""
+    with open(p, "rb") as fh:
+        head = fh.read(4096)
+    if not head:
+        return True
+    if head.startswith(b"SQLite format 3\x00"):
+        return True
+    first = head.split(b"\n", 1)[0]
+    try:
+        return isinstance(obj := json.loads(first), dict) and "op_code" in obj
+    except ValueError:
+        return False
+
+
 def _storage(storage: str | Path | None):
     if storage is None:
         return None
@@ -89,6 +106,9 @@ def _storage(storage: str | Path | None):
     p = Path(s).expanduser().resolve()
     if not p.parent.exists():
         raise ValueError(f"storage: directory {p.parent} does not exist")
+    if p.exists() and (not p.is_file() or not _is_study_file(p)):
+        raise ValueError(f"storage: {p} exists and is not an Optuna study file (a SQLite .db or a journal); "
+                         "name a new file or one a previous `genz tune --storage` wrote")
     if p.suffix in (".db", ".sqlite", ".sqlite3"):
         return f"sqlite:///{p}"
     optuna = _optuna()
