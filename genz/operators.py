@@ -32,13 +32,14 @@ class _Rows:
         self.cols: dict[str, list] = {k: [] for k in (
             "name", "op_class", "dtype", "count", "kernels", "weight_bits", "flops", "bytes_read",
             "bytes_written", "weight_bytes", "m", "n", "k", "coll_kind", "coll_bytes", "coll_group",
-            "coll_scope")}
+            "coll_scope", "variant")}
         self._zero = np.zeros(n)
 
     def add(self, name, op_class, dtype, count, kernels, *, flops=0.0, read=0.0, write=0.0,
             weight=0.0, wbits=0.0, m=0.0, n=0.0, k=0.0, coll_kind="", coll_bytes=0.0, group=1,
-            scope="scale_up") -> None:
+            scope="scale_up", variant="") -> None:
         c = self.cols
+        c["variant"].append(variant)
         c["name"].append(name)
         c["op_class"].append(op_class)
         c["dtype"].append(dtype)
@@ -68,12 +69,41 @@ class _Rows:
             bytes_written=np.array(c["bytes_written"]), weight_bytes=np.array(c["weight_bytes"]),
             m=np.array(c["m"]), n=np.array(c["n"]), k=np.array(c["k"]), coll_kind=np.array(c["coll_kind"]),
             coll_bytes=np.array(c["coll_bytes"]), coll_group=group, coll_scope=np.array(c["coll_scope"]),
+            variant=np.array(c["variant"], dtype=object),
         )
+
+
+def _check_probs(probs, experts: int, top_k: int) -> np.ndarray:
+    q = np.asarray(probs, float).ravel()
+    if q.shape != (experts,) or not np.isfinite(q).all() or (q < 0).any() or (q > 1).any():
+        raise ValueError(f"expert_probs: needs {experts} chances in [0, 1] (one per expert), got shape {q.shape}")
+    if abs(q.sum() - top_k) > 1e-6 * top_k:
+        raise ValueError(f"expert_probs: chances must sum to top_k = {top_k} (each token picks {top_k}), got {q.sum():.6g}")
+    return q
+
+
+def expert_coverage(probs, tokens):
+    """Expected distinct experts touched by ``tokens`` routed tokens, from each expert's chance
+    ``probs`` (E,) that a token picks it (top-k: the chances sum to k). Uniform routing of top-k of
+    E gives ``E (1 - (1 - k/E)^T)``."""
+    q = np.clip(np.asarray(probs, float), 0.0, 1.0)
+    t = np.asarray(tokens, float)
+    return (1.0 - (1.0 - q[:, None]) ** t[None, :]).sum(axis=0)
+
+
+def device_load_factor(probs, ep: int) -> float:
+    """Routed tokens on the busiest of ``ep`` devices over the mean, for experts placed in
+    contiguous blocks (expert e on device e // (E / ep)); 1 for uniform routing."""
+    q = np.asarray(probs, float)
+    if ep <= 1 or q.sum() <= 0:
+        return 1.0
+    per_dev = q.reshape(ep, -1).sum(axis=1)
+    return float(per_dev.max() / per_dev.mean())
 
 
 def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf16", *, tp=1, pp=1, ep=1,
                 gpus_per_node: int = 8, runtime: Runtime | str = "vllm",
-                ep_remote_fraction: float | None = None) -> OperatorTable:
+                ep_remote_fraction: float | None = None, expert_probs=None) -> OperatorTable:
     """The operator table of one step of ``model`` for every configuration of ``shape``.
 
     ``tp``, ``pp`` and ``ep`` are scalars (the same split for all N configurations); use one call
@@ -81,6 +111,8 @@ def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf
     the path of one (micro-)batch through the whole model, as seen by one device of each stage.
     ``ep_remote_fraction`` is the share of routed tokens whose expert sits on another device
     (uniform placement: (ep - 1) / ep; an expert placement from ``optimizers`` lowers it).
+    ``expert_probs`` (E,): each expert's chance of being picked by a token (summing to top_k; None:
+    uniform); it sets how many experts a batch touches and, with ``ep``, the busiest device's share.
     """
     prec = Precision.parse(precision)
     rt = runtime if isinstance(runtime, Runtime) else load_runtime(runtime)
@@ -145,6 +177,7 @@ def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf
              read=pt * q_width * 2.0 + sh.prefill_kv * pf_kv_bytes_per_key, write=pt * o_k * 2.0,
              m=pt, n=H_d, k=sh.prefill_kv)
     rows.add("attention_decode", "attention", attn_dtype, L, rt.k("attention") * (sh.decode_seqs > 0),
+             variant="paged" if rt.choice("decode_attention") == "paged" else "",
              flops=dec_flops_pair * dk, read=sh.decode_seqs * q_width * 2.0 + dk * dec_kv_bytes_per_key,
              write=sh.decode_seqs * o_k * 2.0, m=sh.decode_seqs, n=H_d, k=dk)
     rows.gemm("o_proj", T, h, o_k, L, wbits=wb, dtype=dt, act_bytes=ga, kernels=g)
@@ -180,20 +213,29 @@ def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf
                  read=T * E * 4.0, write=T * K * 8.0)
         e_dev = E / ep
         i_dev = model.expert_intermediate / (tp if ep == 1 else 1)
-        routed = T_all * K / ep if ep > 1 else T * K
-        touched = 1.0 - (1.0 - K / E) ** T_all
+        probs = np.full(E, K / E) if expert_probs is None else _check_probs(expert_probs, E, K)
+        load = device_load_factor(probs, ep)  # the busiest device sets the step
+        routed = T_all * K / ep * load if ep > 1 else T * K
+        touched = expert_coverage(probs, T_all) / E  # share of experts a batch reaches
         active = e_dev * touched
         m_exp = np.where(active > 0, routed / np.maximum(active, 1e-9), 0.0)
+        fused = rt.choice("moe") == "fused"
         for name, n_, k_ in (("experts_gate_up", 2 * i_dev if model.gated_mlp else i_dev, h), ("experts_down", h, i_dev)):
             w = active * n_ * k_ * wb / 8.0
-            rows.add(name, "gemm", dt, Lm, g * active, flops=2.0 * routed * n_ * k_,
-                     read=w + routed * k_ * ga, write=routed * n_ * 2.0, weight=w, wbits=wb, m=m_exp, n=n_, k=k_)
+            rows.add(name, "gemm", dt, Lm, g * (active > 0) if fused else g * active, flops=2.0 * routed * n_ * k_,
+                     read=w + routed * k_ * ga, write=routed * n_ * 2.0, weight=w, wbits=wb, m=m_exp, n=n_, k=k_,
+                     variant="fused_moe" if fused else "")
         elems = routed * i_dev
-        rows.add("experts_activation", "elementwise", "bf16", Lm, rt.k("act") * active, flops=4.0 * elems,
-                 read=rt.p("act") * 2 / 3 * elems * a * 2, write=rt.p("act") / 3 * elems * a)
-        rows.add("moe_dispatch_combine", "moe_dispatch", "bf16", Lm,
-                 rt.k("moe_per_expert") * active + rt.k("moe_fixed") * (T > 0), flops=2.0 * routed * h,
-                 read=rt.p("moe") / 2 * routed * h * a, write=rt.p("moe") / 2 * routed * h * a)
+        rows.add("experts_activation", "elementwise", "bf16", Lm, rt.k("act") * ((active > 0) if fused else active),
+                 flops=4.0 * elems, read=rt.p("act") * 2 / 3 * elems * a * 2, write=rt.p("act") / 3 * elems * a)
+        per_expert = 0.0 if fused else rt.k("moe_per_expert") * active
+        rows.add("moe_dispatch_combine", "moe_dispatch", "bf16", Lm, per_expert + rt.k("moe_fixed") * (T > 0),
+                 flops=2.0 * routed * h, read=rt.p("moe") / 2 * routed * h * a, write=rt.p("moe") / 2 * routed * h * a)
+        if not fused and rt.kernels.get("moe_sync", 0):
+            # the loop finds each expert's tokens on the host: one wait for the GPU per expert and layer
+            # (eager only; a CUDA graph fixes the groups when it is captured)
+            rows.add("moe_host_sync", "moe_dispatch", "bf16", Lm, rt.k("moe_sync") * e_dev * (T > 0),
+                     variant="host_sync")
         if model.shared_experts:
             mlp("shared_", model.shared_experts * model.expert_intermediate / tp, Lm, T)
         if ep > 1:

@@ -3,12 +3,14 @@
 Timeline of a request batch (``batch`` sequences of ``prompt`` tokens, ``output`` tokens each):
 prefill produces the first token (TTFT), then ``output - 1`` decode steps over contexts
 ``prompt .. prompt + output - 2``. Decode cost is evaluated at the first and last context and
-averaged (exact when step time is linear in context, which attention is).
+averaged (exact when step time is linear in context, which attention is). Each step adds the
+runtime's CPU time per iteration that the GPU's work does not hide (``breakdown[phase]["cpu_s"]``,
+counted in the ``overhead`` bound).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -17,7 +19,7 @@ from genz.operators import build_table
 from genz.parallel import check_parallelism
 from genz.runtime import Runtime, load_runtime
 from genz.shapes import StepShape, decode, prefill
-from hwmodels.device import Device
+from hwmodels.device import Device, runs_own_program
 from hwmodels.optable import OP_CLASSES, OpCosts, OperatorTable
 from hwmodels.registry import load_device
 from workloads import Model, Precision, load_model
@@ -55,12 +57,18 @@ def evaluate(model: Model, device: Device, precision: Precision, batch, prompt, 
     mb = np.minimum(B, pp)  # micro-batches
     b = B / mb
     factor = (mb + pp - 1) / pp
+    rt = load_runtime(runtime) if isinstance(runtime, str) else runtime
+    if runs_own_program(device):
+        rt = replace(rt, cpu={})
     shape = StepShape.concat([prefill(b, S), decode(b, S), decode(b, S + np.maximum(Out - 2, 0))])
-    table = build_table(model, shape, precision, tp=tp, pp=pp, ep=ep, gpus_per_node=gpus_per_node, runtime=runtime)
+    table = build_table(model, shape, precision, tp=tp, pp=pp, ep=ep, gpus_per_node=gpus_per_node, runtime=rt)
     sc = step_costs(device, table, cuda_graphs)
     t, e = sc["time"], sc["energy"]
-    ttft = t[:n] * factor
-    tpot = 0.5 * (t[n:2 * n] + t[2 * n:]) * factor
+    # the engine's CPU work per iteration (all B sequences), as much as the GPU's work does not hide
+    cpu_prefill = rt.exposed_cpu(rt.cpu_seconds(B, B * S), t[:n] * factor)
+    cpu_decode = rt.exposed_cpu(rt.cpu_seconds(B, B), 0.5 * (t[n:2 * n] + t[2 * n:]) * factor)
+    ttft = t[:n] * factor + cpu_prefill
+    tpot = 0.5 * (t[n:2 * n] + t[2 * n:]) * factor + cpu_decode
     e2e = ttft + (Out - 1) * tpot
     dev_stage = max(tp, ep)
     devices = dev_stage * pp
@@ -86,14 +94,16 @@ def evaluate(model: Model, device: Device, precision: Precision, batch, prompt, 
         "capacity_bytes": np.full(n, cap_b), "fits": need <= cap_b, "memory_headroom_bytes": cap_b - need,
         "energy_j": energy * dp, "energy_per_token_j": energy / (B * Out),
         "power_w": energy / e2e / devices, "devices": np.full(n, devices * dp),
-        "overhead_s_decode": 0.5 * (sc["overhead"][n:2 * n] + sc["overhead"][2 * n:]) * factor,
+        "overhead_s_decode": 0.5 * (sc["overhead"][n:2 * n] + sc["overhead"][2 * n:]) * factor + cpu_decode,
+        "prefill_cpu_s": cpu_prefill, "decode_cpu_s": cpu_decode,
     }
     for i, cls in enumerate(OP_CLASSES):
         out[f"prefill_{cls}_s"] = sc["by_class"][i, :n] * factor
         out[f"decode_{cls}_s"] = 0.5 * (sc["by_class"][i, n:2 * n] + sc["by_class"][i, 2 * n:]) * factor
     for i, bd in enumerate(BOUNDS):
-        out[f"prefill_{bd}_bound_s"] = sc["by_bound"][i, :n] * factor
-        out[f"decode_{bd}_bound_s"] = 0.5 * (sc["by_bound"][i, n:2 * n] + sc["by_bound"][i, 2 * n:]) * factor
+        out[f"prefill_{bd}_bound_s"] = sc["by_bound"][i, :n] * factor + (cpu_prefill if bd == "overhead" else 0.0)
+        out[f"decode_{bd}_bound_s"] = 0.5 * (sc["by_bound"][i, n:2 * n] + sc["by_bound"][i, 2 * n:]) * factor + (
+            cpu_decode if bd == "overhead" else 0.0)
     return out
 
 
@@ -200,6 +210,7 @@ def predict(model: str | Model = "llama-3-8b", hardware: str | Device = "h200", 
         phase: {
             "by_class_s": {c: v[f"{phase}_{c}_s"] for c in OP_CLASSES if v[f"{phase}_{c}_s"] > 0},
             "by_bound_s": {b: v[f"{phase}_{b}_bound_s"] for b in BOUNDS},
+            "cpu_s": v[f"{phase}_cpu_s"],
         }
         for phase in ("prefill", "decode")
     }

@@ -1,13 +1,14 @@
 """The analytical engine as the serving simulation's cost of one iteration on one replica.
 
 ``EngineStepCost.step(prefill_chunks, decode_contexts)`` builds the operator table of a mixed
-continuous-batching iteration and returns its seconds and joules on the replica's devices. It
+continuous-batching iteration and returns its seconds and joules on the replica's devices, the
+runtime's CPU time per iteration included (as much of it as the GPU's work does not hide). It
 implements the ``StepCostModel`` protocol of :mod:`genz.serving`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from genz.memory import activation_bytes, kv_bytes_per_token, weight_bytes_per_device
 from genz.operators import build_table
@@ -15,7 +16,7 @@ from genz.parallel import check_parallelism
 from genz.predict import check_device_precision, device_basis, step_costs
 from genz.runtime import load_runtime
 from genz.shapes import mixed
-from hwmodels.device import Device
+from hwmodels.device import Device, runs_own_program
 from hwmodels.registry import load_device
 from workloads import Model, Precision, load_model
 
@@ -51,6 +52,8 @@ class EngineStepCost:
         check_device_precision(self._dev, self._prec)
         self.basis = device_basis(self._dev)
         self._rt = load_runtime(self.runtime)
+        if runs_own_program(self._dev):
+            self._rt = replace(self._rt, cpu={})
         self.devices = max(self.tp, self.ep) * self.pp
         per_dev_kv = kv_bytes_per_token(self._m, self._prec, self.tp, self.pp)
         # each of a stage's tp devices holds its heads' share of a token (data-parallel attention
@@ -81,6 +84,9 @@ class EngineStepCost:
                             ep_remote_fraction=self.ep_remote_fraction)
         sc = step_costs(self._dev, table, self.cuda_graphs)
         t = float(sc["time"][0])
+        seqs = len(prefill_chunks) + len(decode_contexts)
+        tokens = sum(c for c, _ in prefill_chunks) + len(decode_contexts)
+        t += float(self._rt.exposed_cpu(self._rt.cpu_seconds(seqs, tokens), t))  # the engine's CPU per iteration
         dyn = float(sc["energy"][0]) * max(self.tp, self.ep)
         e = min(dyn + self._dev.idle_power_w * self.devices * t, self._dev.power_limit_w * self.devices * t)
         return t, e

@@ -32,3 +32,10 @@ class Device(Protocol):
 
     def cost(self, table: OperatorTable, *, cuda_graphs: bool = True) -> OpCosts:
         """Per-row, per-configuration time and dynamic energy of one instance of each operator."""
+
+
+def runs_own_program(device) -> bool:
+    """True for devices that execute their own compiled program (an FPGA's instruction stream), to
+    which a GPU serving engine's per-iteration CPU time does not apply (optional attribute
+    ``runs_own_program``; GPUs and GPU-based devices leave it out)."""
+    return bool(getattr(device, "runs_own_program", False))

@@ -69,10 +69,18 @@ SPLIT_KV_FILL = 0.8 * 2
 _KV_BLOCK = ((64, 256), (128, 128), (10**9, 64))
 _ACT_BYTES = {"fp8": 1.0, "int8": 1.0, "fp32": 4.0, "tf32": 4.0}
 _DTYPE_BITS = {"fp32": 32.0, "tf32": 32.0, "bf16": 16.0, "fp16": 16.0, "fp8": 8.0, "int8": 8.0, "int4": 4.0, "fp4": 4.0}
-#: Rows of tensor-core work a weight-only quantized GEMM pays at least (assumption: the dequantizing
-#: kernels engines use for low-bit weights, e.g. Marlin (Frantar et al., 2024), tile 16 rows: one
-#: m16n8k16 MMA; batch-1 GEMV kernels use less), not the library GEMM tile the calibration measured.
+#: Rows of tensor-core work a weight-only quantized GEMM, or one expert's share of a fused MoE GEMM,
+#: pays at least (assumption: the dequantizing kernels engines use for low-bit weights, e.g. Marlin
+#: (Frantar et al., 2024), tile 16 rows: one m16n8k16 MMA; vLLM's fused_moe pads each expert's tokens
+#: to its BLOCK_SIZE_M, 16 in its small-batch configs), not the library GEMM tile the calibration measured.
 WEIGHT_ONLY_MIN_ROWS = 16.0
+#: Query rows per KV head a paged decode kernel computes at least (assumption: FlashInfer's batch
+#: decode and TensorRT-LLM's XQA pack the query heads of one KV head into one 16-row tensor-core
+#: tile; SDPA's FlashAttention-2 pads them to its 128-row prefill tile instead).
+PAGED_DECODE_TILE_ROWS = 16.0
+#: Host time a data-dependent wait adds in eager mode beyond the launch that follows it
+#: (assumption: the device-to-host copy of a small tensor and the stream synchronisation, ~10 us).
+HOST_SYNC_S = 10e-6
 
 
 @dataclass
@@ -330,11 +338,13 @@ class GPU:
     def _attention(self, table: OperatorTable, rows: np.ndarray, flops_eff, t_c, launches, wave) -> None:
         """FlashAttention-2 mechanisms for the attention ``rows`` (arrays updated in place)."""
         p, sms = self.profile, float(self.spec.sm_count)
-        tm = p.attn_tile_rows
-        tm_split = p.attn_split_tile_rows or tm
+        tile = p.attn_tile_rows
+        tile_split = p.attn_split_tile_rows or tile
         for i in rows:
             m, n, k = table.m[i], table.n[i], table.k[i]
             fl, rd, wr = table.flops[i], table.bytes_read[i], table.bytes_written[i]
+            paged = table.variant[i] == "paged"
+            tm, tm_split = (PAGED_DECODE_TILE_ROWS, PAGED_DECODE_TILE_ROWS) if paged else (tile, tile_split)
             ok = (m > 0) & (n > 0) & (fl > 0) & (wr > 0)
             mn = np.where(ok, m * n, 1.0)
             d = np.where(ok, wr / (2.0 * mn), 1.0)  # head dim from the bf16 output (m tokens x n heads x d)
@@ -396,8 +406,9 @@ class GPU:
             # weight-only quantized GEMMs (stored weights narrower than the compute dtype) run
             # dequantizing kernels with their own, smaller row tile
             bits = np.array([_DTYPE_BITS.get(str(d), 16.0) for d in dtypes[is_gemm]])
-            wonly = (table.weight_bits[is_gemm] > 0) & (table.weight_bits[is_gemm] < bits)
-            rows_min = np.where(wonly, min(p.gemm_min_rows, WEIGHT_ONLY_MIN_ROWS), p.gemm_min_rows)[:, None]
+            small = ((table.weight_bits[is_gemm] > 0) & (table.weight_bits[is_gemm] < bits)) | (
+                table.variant[is_gemm] == "fused_moe")
+            rows_min = np.where(small, min(p.gemm_min_rows, WEIGHT_ONLY_MIN_ROWS), p.gemm_min_rows)[:, None]
             flops_eff[is_gemm] = np.where(m > 0, table.flops[is_gemm] * np.maximum(m, rows_min)
                                           / np.where(m > 0, m, 1.0), table.flops[is_gemm])
         rate = peak * np.where(is_attn[:, None], p.attention_eff, eff)
@@ -453,14 +464,17 @@ class GPU:
     def _eager(self, table: OperatorTable, t_gpu: np.ndarray, floor: np.ndarray):
         """Step-level eager time: smax(host issue time, device time), shared out over the rows."""
         p = self.profile
-        host = table.kernels * p.eager_launch_s
+        sync = (table.variant == "host_sync")[:, None]
+        host = np.where(sync, 0.0, table.kernels * p.eager_launch_s)
         cnt = table.count[:, None]
         h_sum, g_sum = (host * cnt).sum(axis=0), (t_gpu * cnt).sum(axis=0)
         total = smooth_max(h_sum, g_sum, p.eager_overlap_p)
         host_bound = h_sum > g_sum
         scale = total / np.where(host_bound, np.maximum(h_sum, 1e-30), np.maximum(g_sum, 1e-30))
         time = np.where(host_bound, host, t_gpu) * scale
-        overhead = np.where(host_bound, time, floor)
+        # a host wait for the GPU cannot overlap: the queue drains, then the next launch starts cold
+        time = np.where(sync, table.kernels * (p.eager_launch_s + HOST_SYNC_S), time)
+        overhead = np.where(host_bound | sync, time, floor)
         return time, overhead
 
 

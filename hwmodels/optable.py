@@ -33,7 +33,9 @@ class OperatorTable:
 about). ``kernels`` is kernel launches per instance (eager-mode overhead, CUDA-graph gaps); it
 is per configuration because MoE layers launch one set of kernels per expert that got tokens.
     ``weight_bits`` is the stored width of the row's weights (0 when it has none), so devices with
-    bit-serial or lookup-table units can cost low-bit weights.
+    bit-serial or lookup-table units can cost low-bit weights. ``variant`` names the kernel the
+    runtime chose for a row where devices model several (``paged`` decode attention, ``fused_moe``
+    expert GEMMs, ``host_sync`` for a host wait); empty means the default kernel.
     """
 
     name: np.ndarray  # (R,) str
@@ -53,6 +55,11 @@ is per configuration because MoE layers launch one set of kernels per expert tha
     coll_bytes: np.ndarray  # (R, N) message bytes per device
     coll_group: np.ndarray  # (R,) int, devices taking part
     coll_scope: np.ndarray  # (R,) str, "scale_up" (NVLink domain) or "scale_out" (across nodes)
+    variant: np.ndarray | None = None  # (R,) str, the kernel a runtime picked ("paged", "fused_moe"...; "" default)
+
+    def __post_init__(self) -> None:
+        if self.variant is None:
+            self.variant = np.full(len(self.name), "", dtype=object)
 
     @property
     def rows(self) -> int:

@@ -81,6 +81,10 @@ class FlightLLMOptions:
 class FlightLLM:
     """Device model of FlightLLM on one board (see the module docstring for the equations)."""
 
+    #: The board runs its own compiled instruction stream: a GPU serving engine's kernel choices and
+    #: per-iteration CPU time do not apply to it.
+    runs_own_program = True
+
     def __init__(self, spec: FPGASpec, options: FlightLLMOptions | None = None, mech: Mechanisms | None = None):
         self.spec = spec
         self.options = options or FlightLLMOptions()

@@ -31,17 +31,21 @@ def _fmt_time(s: float) -> str:
 @click.option("--pp", default=1, show_default=True, type=int, callback=_positive("pp"), help="Pipeline-parallel stages.")
 @click.option("--ep", default=1, show_default=True, type=int, callback=_positive("ep"), help="Expert-parallel size (MoE).")
 @click.option("--dp", default=1, show_default=True, type=int, callback=_positive("dp"), help="Data-parallel replicas.")
-@click.option("--precision", default="bf16", show_default=True, help="bf16, fp16, fp8, int8, int4, w4a16, w8a8kv8, ...")
+@click.option("--precision", default="bf16", show_default=True,
+              help="bf16, fp16, fp8, int8, int4, w4a16, w8a8kv8, ... with an optional KV part: fp8+kvfp8 "
+                   "(genz list precisions).")
+@click.option("--kv-cache-dtype", default="auto", show_default=True, help="KV-cache dtype as engines name it: auto (the precision's own), fp8, fp8_e4m3, fp8_e5m2, int8, bf16, fp16.")
 @click.option("--cuda-graphs/--eager", default=True, show_default=True, help="CUDA-graph replay or eager kernel launches.")
-@click.option("--runtime", default="vllm", show_default=True, help="Software stack: vllm, plain-pytorch, hf-transformers.")
+@click.option("--runtime", default="vllm", show_default=True,
+              help="Software stack: vllm, sglang, trt-llm, plain-pytorch, hf-transformers (genz list runtimes).")
 @click.option("--profile", default="auto", show_default=True,
               help="GPU efficiency profile: auto (the GPU's own: yours on GENZ_PROFILE_PATH, else the shipped "
                    "measured, transferred or prior one), datasheet (ideal roofline), a profile name or a JSON path.")
 @click.option("--allow-long-context", is_flag=True,
               help="Predict even when prompt + output exceeds the model's context window.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object in SI units.")
-def predict(model, hardware, batch, prompt, output, tp, pp, ep, dp, precision, cuda_graphs, runtime, profile,
-            allow_long_context, as_json):
+def predict(model, hardware, batch, prompt, output, tp, pp, ep, dp, precision, kv_cache_dtype, cuda_graphs, runtime,
+            profile, allow_long_context, as_json):
     """Latency, throughput, memory and energy of one configuration.
 
     \b
@@ -51,7 +55,9 @@ def predict(model, hardware, batch, prompt, output, tp, pp, ep, dp, precision, c
       genz predict --model mixtral-8x7b --hardware h200 --tp 2 --ep 2 --json
     """
     import genz
+    from workloads import Precision
 
+    precision = Precision.parse(precision).with_kv_cache(kv_cache_dtype)
     p = genz.predict(model, hardware, batch=batch, prompt=prompt, output=output, precision=precision, tp=tp, pp=pp,
                      ep=ep, dp=dp, cuda_graphs=cuda_graphs, runtime=runtime, profile=profile,
                      allow_long_context=allow_long_context)
@@ -75,6 +81,7 @@ def predict(model, hardware, batch, prompt, output, tp, pp, ep, dp, precision, c
         ("  weights / KV cache / activations",
          f"{p.memory['weights_bytes'] / 1e9:.2f} / {p.memory['kv_cache_bytes'] / 1e9:.2f} / "
          f"{p.memory['activation_bytes'] / 1e9:.2f} GB"),
+        ("engine CPU per decode step", f"{p.breakdown['decode'].get('cpu_s', 0.0) * 1e3:.3f} ms not hidden by the GPU"),
         ("energy per output token", f"{p.energy_per_token_j:.3f} J"),
         ("mean power per device", f"{p.power_w:.0f} W"),
     ]
@@ -111,13 +118,29 @@ def list_cmd(what, as_json):
 
         items = [{"name": n, "description": load_runtime(n).description} for n in list_runtimes()]
     else:
-        from workloads import precision_names
+        from workloads import Precision, precision_names
+        from workloads.precision import DEPLOYMENT_EXAMPLES
 
-        items = [{"name": n} for n in precision_names()] + [{"name": "w<bits>a<bits>[kv<bits>]"}]
+        def info(name: str, desc: str = "") -> dict:
+            p = Precision.parse(name)
+            return {"name": p.name, "weight_bits": p.weight_bits, "act_bits": p.act_bits, "kv_bits": p.kv_bits,
+                    "kv_dtype": p.kv_dtype, "compute_dtype": p.compute_dtype, "description": desc}
+
+        examples = dict(DEPLOYMENT_EXAMPLES)
+        items = [info(n, examples.get(n, "")) for n in precision_names()]
+        items += [info(n, d) for n, d in DEPLOYMENT_EXAMPLES if n not in precision_names()]
+        items.append({"name": "w<bits>a<bits>[kv<bits>][+kv<dtype>]",
+                      "description": "any mix, e.g. w4a8kv8, w8a16+kvfp8 (KV dtypes: fp8, fp8_e4m3, fp8_e5m2, int8, "
+                                     "int4, bf16, fp16)"})
     if as_json:
         echo_json(items)
         return
     for it in items:
+        if "weight_bits" in it:
+            click.echo(f"{it['name']:14s} weights {it['weight_bits']:g} bit, activations {it['act_bits']:g} bit "
+                       f"({it['compute_dtype']}), KV cache {it['kv_bits']:g} bit ({it['kv_dtype']})"
+                       + (f"  {it['description']}" if it["description"] else ""))
+            continue
         extra = f"  {it['params'] / 1e9:.2f}B params" if "params" in it else ""
         desc = f"  {it['description']}" if it.get("description") else ""
         click.echo(f"{it['name']}{extra}{desc}")
@@ -168,7 +191,8 @@ def _print_hardware(rows: list[dict]) -> None:
 @click.option("--batch", default="1:256:x2", show_default=True, help="Values: 1,2,4 or ranges 1:256:x2 / 128:1024:128.")
 @click.option("--prompt", default="1024", show_default=True)
 @click.option("--output", default="128", show_default=True)
-@click.option("--precision", default="bf16", show_default=True, help="Comma-separated precisions.")
+@click.option("--precision", default="bf16", show_default=True, help="Comma-separated precisions (fp8,fp8+kvfp8,...).")
+@click.option("--kv-cache-dtype", default="auto", show_default=True, help="KV-cache dtype as engines name it: auto (the precision's own), fp8, fp8_e4m3, fp8_e5m2, int8, bf16, fp16. Applies to every precision.")
 @click.option("--tp", default="1", show_default=True)
 @click.option("--pp", default="1", show_default=True)
 @click.option("--ep", default="1", show_default=True)
@@ -180,7 +204,8 @@ def _print_hardware(rows: list[dict]) -> None:
 @click.option("--max-configs", default=10_000_000, show_default=True, type=int, callback=_positive("max-configs"),
               help="Refuse grids larger than this before any work starts.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
-def sweep(models, hardware, batch, prompt, output, precision, tp, pp, ep, cuda_graphs, runtime, profile, out, force,
+def sweep(models, hardware, batch, prompt, output, precision, kv_cache_dtype, tp, pp, ep, cuda_graphs, runtime, profile,
+          out, force,
           max_configs, as_json):
     """Evaluate a grid of configurations into a CSV or Parquet file (one vectorized pass per split).
 
@@ -207,7 +232,8 @@ def sweep(models, hardware, batch, prompt, output, precision, tp, pp, ep, cuda_g
         if any(not isinstance(v, int) or v < 1 for v in vals):
             raise BadInput(f"--{k}: values must be integers >= 1, got {vals[:8]}")
     names = {"models": parse_values(models, "--model"), "hardware": parse_values(hardware, "--hardware"),
-             "precision": parse_values(precision, "--precision")}
+             "precision": [Precision.parse(str(p)).with_kv_cache(kv_cache_dtype).name
+                           for p in parse_values(precision, "--precision")]}
     for m in names["models"]:
         load_model(str(m))  # unknown names are bad input before any work
     for pr in names["precision"]:

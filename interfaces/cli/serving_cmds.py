@@ -172,11 +172,12 @@ def _print_table(spec: dict, s, wall: float) -> None:
 @click.option("--name", help="Free-text name of the scenario.")
 @click.option("--model", help="Preset or config.json path [llama-3-8b].")
 @click.option("--hardware", help="GPU of each replica (genz list hardware) [h200].")
-@click.option("--precision", help="bf16, fp8, int8, w4a16, ... [bf16].")
+@click.option("--precision", help="bf16, fp8, int8, w4a16, fp8+kvfp8, ... [bf16].")
+@click.option("--kv-cache-dtype", default=None, help="KV-cache dtype as engines name it: auto (the precision's own), fp8, fp8_e4m3, fp8_e5m2, int8, bf16, fp16.")
 @click.option("--tp", type=int, callback=_at_least("tp", 1), help="Tensor-parallel size of a replica [1].")
 @click.option("--pp", type=int, callback=_at_least("pp", 1), help="Pipeline stages of a replica [1].")
 @click.option("--ep", type=int, callback=_at_least("ep", 1), help="Expert-parallel size (MoE) [1].")
-@click.option("--runtime", help="vllm, plain-pytorch or hf-transformers [vllm].")
+@click.option("--runtime", help="vllm, sglang, trt-llm, plain-pytorch or hf-transformers [vllm].")
 @click.option("--replicas", type=int, callback=_at_least("replicas", 1),
               help="Replicas (the decode pool when disaggregated) [1].")
 @click.option("--router", type=click.Choice(["round_robin", "least_outstanding_tokens"]), help="[round_robin]")
@@ -232,8 +233,16 @@ def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
     from genz.serving.scenario_file import build_scenario, fit_problem, load_file, merge, resolve
 
     out_path = check_writable(out_requests, force, "--out-requests") if out_requests else None
+    kv_dtype = flags.pop("kv_cache_dtype", None)
     raw = load_file(scenario_path) if scenario_path else {}
     spec = resolve(merge(raw, overrides_from_flags(flags, raw)), Path(scenario_path).parent if scenario_path else None)
+    if kv_dtype:
+        from workloads import Precision
+
+        spec["precision"] = Precision.parse(spec["precision"]).with_kv_cache(kv_dtype).name
+        if spec.get("disaggregation"):
+            spec["disaggregation"]["precision"] = Precision.parse(
+                spec["disaggregation"].get("precision") or spec["precision"]).with_kv_cache(kv_dtype).name
     problem = fit_problem(spec)
     t0 = time.perf_counter()
     if problem:

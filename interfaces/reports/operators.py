@@ -87,14 +87,21 @@ def step_operators(pred: dict, profile: str | None = "auto") -> StepOperators:
         with np.errstate(divide="ignore", invalid="ignore"):
             intensity = np.where(nbytes > 0, flops / nbytes, np.nan)
             achieved = np.where(t > 0, flops / t, np.nan)
+        cpu = float(pred.get("breakdown", {}).get(phase, {}).get("cpu_s", 0.0) or 0.0)
         step_t = t * table.count
-        total = step_t.sum() or 1.0
-        frames.append(pd.DataFrame({
+        total = (step_t.sum() + cpu) or 1.0
+        rows = pd.DataFrame({
             "phase": phase, "name": table.name, "op_class": table.op_class, "dtype": table.dtype,
             "count": table.count, "flops": flops, "bytes": nbytes, "intensity": intensity, "time_s": t,
             "achieved_flops_s": achieved, "bound": [OpCosts.BOUNDS[i] for i in cost.bound[:, 0]],
             "energy_j": cost.energy_j[:, 0], "step_time_s": step_t, "share": step_t / total,
-        }))
+        })
+        if cpu > 0:  # the engine's CPU time per iteration that the GPU's work does not hide
+            rows.loc[len(rows)] = {"phase": phase, "name": "engine_cpu", "op_class": "cpu", "dtype": "", "count": 1.0,
+                                   "flops": 0.0, "bytes": 0.0, "intensity": np.nan, "time_s": cpu,
+                                   "achieved_flops_s": np.nan, "bound": "overhead", "energy_j": 0.0,
+                                   "step_time_s": cpu, "share": cpu / total}
+        frames.append(rows)
     frame = pd.concat(frames, ignore_index=True)
     frame = frame[(frame["flops"] > 0) | (frame["bytes"] > 0) | (frame["time_s"] > 0)].reset_index(drop=True)
     dtypes = list(dict.fromkeys(frame.loc[frame["flops"] > 0, "dtype"]))
