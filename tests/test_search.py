@@ -20,7 +20,8 @@ from optimizers.search import (
     pareto_front,
     search,
 )
-from optimizers.search.hyperparameter_study import (
+from optimizers.search.rates import max_rate
+from validation.reproductions.hyperparameter_study import (
     StudySetup,
     _fallback,
     _peaks,
@@ -29,7 +30,6 @@ from optimizers.search.hyperparameter_study import (
     retune_gains,
     run_study,
 )
-from optimizers.search.rates import max_rate
 from workloads.requests import Request
 
 needs_optuna = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,

@@ -9,6 +9,7 @@ import simpy
 
 from genz.serving.cost import MemoizedStepCost
 from genz.serving.entities import Seq
+from genz.serving.registry import make_router, register_router
 
 __all__ = ["LeastOutstandingTokens", "Replica", "RoundRobin", "make_router"]
 
@@ -119,9 +120,6 @@ class LeastOutstandingTokens:
         self.outstanding[index] -= work
 
 
-def make_router(name: str, n: int):
-    if name == "round_robin":
-        return RoundRobin(n)
-    if name == "least_outstanding_tokens":
-        return LeastOutstandingTokens(n)
-    raise ValueError(f"router must be one of round_robin, least_outstanding_tokens, got {name!r}")
+register_router("round_robin", RoundRobin, "replica i mod n for the i-th request")
+register_router("least_outstanding_tokens", LeastOutstandingTokens,
+                "the replica with the fewest prompt and output tokens still to process")

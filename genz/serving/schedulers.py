@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from genz.serving.config import ContinuousBatching, StaticBatching
 from genz.serving.entities import Seq, blocks_for
+from genz.serving.registry import make_scheduler, register_scheduler
 
-__all__ = ["ContinuousScheduler", "StaticScheduler", "make_scheduler", "num_kv_blocks"]
+__all__ = ["ContinuousScheduler", "Scheduler", "StaticScheduler", "make_scheduler", "num_kv_blocks"]
 
 Plan = tuple[tuple[tuple[int, int], ...], int, int]  # (prefill chunks, decode count, decode context sum)
 
@@ -38,6 +40,37 @@ def num_kv_blocks(cost, block_size: int, gpu_memory_utilization: float) -> int:
 
 def _nothing(*_args) -> None:
     return None
+
+
+@runtime_checkable
+class Scheduler(Protocol):
+    """What the simulation asks of a replica's scheduler (the contract a new policy implements).
+
+    The replica calls :meth:`add` when a request arrives, :meth:`schedule` when it is free (``None``:
+    nothing to run, it sleeps until the next :meth:`add`), and :meth:`complete` when the iteration's
+    time has passed; the scheduler then calls the hooks ``on_first_token(seq, now)``,
+    ``on_finish(seq, now)`` and, in a prefill-only pool, ``on_prefilled(seq, now, start, blocks)``.
+    ``never_fits`` says why a request can never run here ('' when it can: such requests are dropped
+    with that reason). The counters are tokens produced (``tokens_out``), prompt tokens computed
+    (``prefill_tokens``, recomputation included), decode tokens and preemptions.
+    """
+
+    waiting: object
+    running: object
+    tokens_out: int
+    prefill_tokens: int
+    decode_tokens: int
+    preemptions: int
+
+    def add(self, seq: Seq) -> None: ...
+
+    def schedule(self, now: float) -> Plan | None: ...
+
+    def complete(self, now: float, start: float) -> None: ...
+
+    def never_fits(self, seq: Seq) -> str: ...
+
+    def release(self, blocks: int) -> None: ...
 
 
 class _Base:
@@ -386,7 +419,10 @@ class StaticScheduler(_Base):
             self.free = self.num_blocks
 
 
-def make_scheduler(cfg: ContinuousBatching | StaticBatching, num_blocks: int, prefill_only: bool = False):
-    if isinstance(cfg, StaticBatching):
-        return StaticScheduler(cfg, num_blocks)
-    return ContinuousScheduler(cfg, num_blocks, prefill_only)
+register_scheduler(
+    "continuous", ContinuousBatching, lambda cfg, blocks, prefill_only: ContinuousScheduler(cfg, blocks, prefill_only),
+    "vLLM-style iteration-level batching, paged KV cache, preemption by recomputation, chunked prefill",
+    prefill_pool=True)
+register_scheduler(
+    "static", StaticBatching, lambda cfg, blocks, prefill_only: StaticScheduler(cfg, blocks),
+    "HuggingFace-pipelines static batches, padded to the longest prompt and output")

@@ -47,7 +47,7 @@ def _list(text: str | None, flag: str, kind=int) -> tuple | None:
         if not vals:
             raise BadInput(f"{flag}: no values given")
         return vals
-    from genz.sweep import parse_values
+    from interfaces.cli.values import parse_values
 
     vals = parse_values(text, flag)
     bad = [v for v in vals if not isinstance(v, int)]

@@ -13,7 +13,6 @@ from optimizers.search.objective import (
            METRICS,
            Metric,
            ServingObjective,
-           build_cost,
            check_prices,
            metric_value,
 )
@@ -22,5 +21,5 @@ from optimizers.search.space import KNOBS, VLLM_DEFAULTS, SearchSpace, canonical
 from optimizers.search.study import SAMPLERS, SearchResult, pareto_front, search
 
 __all__ = ["KNOBS", "METRICS", "SAMPLERS", "VLLM_DEFAULTS", "Metric", "SearchResult", "SearchSpace",
-           "ServingObjective", "build_cost", "canonical", "check_prices", "config_problem", "make_executor",
+           "ServingObjective", "canonical", "check_prices", "config_problem", "make_executor",
            "metric_value", "pareto_front", "search"]
