@@ -47,10 +47,10 @@ class StaticBatching:
     prompts are padded to the batch's longest (as a padded tensor batch is); every sequence runs
     until the longest output finishes and all results return together at the end of the batch."""
 
-    batch_size: int = 8
-    pad_to_longest: bool = True
-    block_size: int = 16
-    gpu_memory_utilization: float = 0.9
+    batch_size: int = field(default=8, metadata={"help": "requests per static batch"})
+    pad_to_longest: bool = field(default=True, metadata={"help": "pad prompts to the batch's longest"})
+    block_size: int = field(default=16, metadata={"help": "KV-cache block, tokens"})
+    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "fraction of device memory the engine uses"})
 
     kind = "static"
 
@@ -76,12 +76,12 @@ class ContinuousBatching:
     rest of ``max_num_batched_tokens`` with prompt chunks, oldest first.
     """
 
-    max_num_seqs: int = 256
-    max_num_batched_tokens: int = 8192
-    chunked_prefill: bool = True
-    block_size: int = 16
-    gpu_memory_utilization: float = 0.9
-    watermark: float = 0.01
+    max_num_seqs: int = field(default=256, metadata={"help": "most sequences running at once"})
+    max_num_batched_tokens: int = field(default=8192, metadata={"help": "token budget of one iteration"})
+    chunked_prefill: bool = field(default=True, metadata={"help": "split prompts over iterations (vLLM V1)"})
+    block_size: int = field(default=16, metadata={"help": "KV-cache block, tokens"})
+    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "fraction of device memory the engine uses"})
+    watermark: float = field(default=0.01, metadata={"help": "fraction of KV blocks kept free when admitting"})
 
     kind = "continuous"
 

@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["ROUTERS", "SCHEDULERS", "PolicyInfo", "RouterInfo", "knob_defaults", "make_router", "make_scheduler",
+__all__ = ["ROUTERS", "SCHEDULERS", "Knob", "PolicyInfo", "RouterInfo", "all_knobs", "knob_defaults", "make_router", "make_scheduler",
            "register_router", "register_scheduler", "scheduler_config", "scheduler_knobs"]
 
 #: Knobs every policy has (the KV cache's block size and memory share); the rest are its own.
@@ -96,6 +96,31 @@ def scheduler_config(kind: str, prefix: str = "scheduler.", **knobs):
     cfg = info.config(**knobs)
     cfg.validate(prefix)
     return cfg
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A policy knob as the command line shows it: its type name (``int``, ``float``, ``bool`` or
+    ``str``), help text (the config field's ``metadata["help"]``) and default of each policy having it."""
+
+    name: str
+    type: str
+    help: str
+    defaults: dict
+
+
+def all_knobs() -> dict[str, Knob]:
+    """Every knob of every registered policy, by name (first policy's type and help win)."""
+    out: dict[str, Knob] = {}
+    for kind, info in SCHEDULERS.items():
+        for f in dataclasses.fields(info.config):
+            t = str(f.type)
+            tname = next((n for n in ("bool", "int", "float") if t == n or t.startswith(n + " ")), "str")
+            if f.name not in out:
+                out[f.name] = Knob(f.name, tname, f.metadata.get("help", ""), {})
+            if f.default is not dataclasses.MISSING:
+                out[f.name].defaults[kind] = f.default
+    return out
 
 
 def make_scheduler(cfg, num_blocks: int, prefill_only: bool = False):

@@ -42,6 +42,13 @@ def main() -> None:
 
 
 def _register_all() -> None:
+    from genz.plugins import load_plugins
+
+    try:
+        load_plugins()  # users' policies, routers and device families, before options are built
+    except ValueError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
     from interfaces.cli import predict_cmds
 
     predict_cmds.register(main)

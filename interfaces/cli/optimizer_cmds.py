@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from genz.serving.registry import SCHEDULERS
 from interfaces.cli.common import BadInput, check_writable, echo_json, in_range, progress_bar
 
 
@@ -147,11 +148,14 @@ def _check_workers(workers):
 @click.option("--gpu-memory-utilization", default=None, help="Fractions, e.g. 0.85,0.9,0.95 [0.9].")
 @click.option("--tp", default=None, help="Tensor-parallel sizes [1].")
 @click.option("--pp", default=None, help="Pipeline-parallel sizes [1].")
+@click.option("--ep", default=None, help="Expert-parallel sizes (MoE models) [1].")
 @click.option("--replicas", default=None, help="Data-parallel replicas [1].")
 @click.option("--hardware", default="h100", show_default=True, help="GPU types, comma-separated.")
-@click.option("--scheduler", default=None, help="continuous (vLLM), static (HF pipelines), or both [continuous].")
+@click.option("--scheduler", default=None,
+              help="Scheduling policies to try, comma-separated: " + ", ".join(SCHEDULERS) + " [continuous].")
 @click.option("--batch-size", default=None, help="Static batch sizes (with --scheduler static) [1].")
-@click.option("--max-gpus", type=int, default=None, help="Skip configurations using more GPUs (tp x pp x replicas).")
+@click.option("--max-gpus", type=int, default=None,
+              help="Skip configurations using more GPUs (max(tp, ep) x pp x replicas).")
 @click.option("--sampler", default="tpe", show_default=True, type=click.Choice(["grid", "random", "tpe", "nsga2"]))
 @click.option("--trials", type=int, default=None, help="Trials in the study (default: the grid size for grid, else 50).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -166,7 +170,7 @@ def _check_workers(workers):
 @click.option("--force", is_flag=True, help="Overwrite --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the results file's content).")
 def tune(model, precision, use_case, rate, requests, length_sigma, slo_ttft, slo_tpot, min_attainment, objective,
-         max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, gpu_memory_utilization, tp, pp, replicas,
+         max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, gpu_memory_utilization, tp, pp, ep, replicas,
          hardware, scheduler, batch_size, max_gpus, sampler, trials, seed, workers, ray_address, storage, study_name,
          prices, runtime, out, force, as_json):
     """Search serving knobs for the best throughput, goodput, cost or capacity under SLOs.
@@ -196,7 +200,7 @@ def tune(model, precision, use_case, rate, requests, length_sigma, slo_ttft, slo
         "chunked_prefill": _list(chunked_prefill, "--chunked-prefill", bool),
         "block_size": _list(block_size, "--block-size"),
         "gpu_memory_utilization": _list(gpu_memory_utilization, "--gpu-memory-utilization", float),
-        "tp": _list(tp, "--tp"), "pp": _list(pp, "--pp"), "replicas": _list(replicas, "--replicas"),
+        "tp": _list(tp, "--tp"), "pp": _list(pp, "--pp"), "ep": _list(ep, "--ep"), "replicas": _list(replicas, "--replicas"),
         "hardware": _list(hardware, "--hardware", str), "scheduler": _list(scheduler, "--scheduler", str),
         "batch_size": _list(batch_size, "--batch-size"),
     }
