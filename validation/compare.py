@@ -32,7 +32,6 @@ from validation.dataset import FILES, MeasuredDataset, RejectedRow
 from validation.kernels import GEMM_DTYPES, attention_table, gemm_table, memory_table
 from workloads import Model, load_model
 
-KERNEL_FILES = ("gemm", "attention", "membw")
 STEP_FILES = ("e2e", "hf")
 META = ("file", "row_number", "run", "model", "phase", "timing", "dtype", "batch", "context", "label",
         "measured_s", "measured_j")

@@ -60,6 +60,7 @@ class StaticBatching:
         return max(1, min(self.batch_size, num_requests) * longest_prompt)
 
     def validate(self, prefix: str = "scheduler.") -> None:
+        """Raise ``ValueError`` naming the first bad knob (``prefix`` + name)."""
         _int_at_least(prefix, "batch_size", self.batch_size, 1)
         _flag(prefix, "pad_to_longest", self.pad_to_longest)
         _int_at_least(prefix, "block_size", self.block_size, 1)
@@ -90,6 +91,7 @@ class ContinuousBatching:
         return self.max_num_batched_tokens
 
     def validate(self, prefix: str = "scheduler.") -> None:
+        """Raise ``ValueError`` naming the first bad knob (``prefix`` + name)."""
         _flag(prefix, "chunked_prefill", self.chunked_prefill)
         _int_at_least(prefix, "max_num_seqs", self.max_num_seqs, 1)
         _int_at_least(prefix, "max_num_batched_tokens", self.max_num_batched_tokens, 1)
@@ -118,6 +120,7 @@ class KVLink:
     overlap: bool = True
 
     def validate(self, prefix: str = "disaggregation.link.") -> None:
+        """Raise ``ValueError`` naming the first bad field (``prefix`` + name)."""
         b = self.bandwidth_bytes_per_s
         _need(isinstance(b, int | float) and math.isfinite(b) and b > 0,
               f"{prefix}bandwidth_bytes_per_s must be a finite number > 0, got {b!r}")
@@ -139,6 +142,7 @@ class Disaggregation:
     prefill_router: str = "round_robin"
 
     def validate(self, prefix: str = "disaggregation.") -> None:
+        """Raise ``ValueError`` naming the first bad field (``prefix`` + name)."""
         _int_at_least(prefix, "prefill_replicas", self.prefill_replicas, 1)
         _need(self.prefill_router in ROUTERS,
               f"{prefix}prefill_router must be one of {', '.join(ROUTERS)}, got {self.prefill_router!r}")
@@ -164,6 +168,7 @@ class SLO:
         return cls(use_case.ttft_slo_s, use_case.tpot_slo_s)
 
     def validate(self, prefix: str = "slo.") -> None:
+        """Raise ``ValueError`` naming the first bad field (``prefix`` + name)."""
         for name in ("ttft_s", "tpot_s"):
             v = getattr(self, name)
             _need(isinstance(v, int | float) and v > 0, f"{prefix}{name}: must be a number > 0, got {v!r}")
@@ -186,6 +191,7 @@ class SaturationConfig:
     stop: bool = True
 
     def validate(self, prefix: str = "saturation.") -> None:
+        """Raise ``ValueError`` naming the first bad field (``prefix`` + name)."""
         _fraction(prefix, "growth_fraction", self.growth_fraction)
         _int_at_least(prefix, "min_arrivals", self.min_arrivals, 1)
         if self.max_sim_time_s is not None:
@@ -202,6 +208,7 @@ class MemoConfig:
     context_bucket: int = 256
 
     def validate(self, prefix: str = "memo.") -> None:
+        """Raise ``ValueError`` naming the first bad bucket (``prefix`` + name)."""
         _int_at_least(prefix, "prefill_bucket", self.prefill_bucket, 1)
         _int_at_least(prefix, "context_bucket", self.context_bucket, 1)
 

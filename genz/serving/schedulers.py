@@ -62,15 +62,20 @@ class Scheduler(Protocol):
     decode_tokens: int
     preemptions: int
 
-    def add(self, seq: Seq) -> None: ...
+    def add(self, seq: Seq) -> None:
+        """Queue an arriving sequence."""
 
-    def schedule(self, now: float) -> Plan | None: ...
+    def schedule(self, now: float) -> Plan | None:
+        """The next iteration's plan (prefill chunks, decodes, context sum), or None when idle."""
 
-    def complete(self, now: float, start: float) -> None: ...
+    def complete(self, now: float, start: float) -> None:
+        """Finish the iteration planned last, started at ``start`` (s) and ending at ``now`` (s)."""
 
-    def never_fits(self, seq: Seq) -> str: ...
+    def never_fits(self, seq: Seq) -> str:
+        """Why ``seq`` can never run here ('' when it can)."""
 
-    def release(self, blocks: int) -> None: ...
+    def release(self, blocks: int) -> None:
+        """Blocks handed back later (a prefill replica's KV once it is on the wire)."""
 
 
 class _Base:
@@ -202,6 +207,7 @@ class ContinuousScheduler(_Base):
 
     # ------------------------------------------------------------------ one iteration
     def schedule(self, now: float) -> Plan | None:
+        """The next iteration's plan (prefill chunks, decodes, context sum), or None when idle."""
         bs = self.block_size
         running = self.running
         waiting = self.waiting
@@ -348,6 +354,7 @@ class StaticScheduler(_Base):
         self._ctx0 = 0
 
     def never_fits(self, seq: Seq) -> str:
+        """Why ``seq`` can never run here ('' when it can)."""
         need = blocks_for(seq.prompt + seq.output, self.block_size)
         if need > self.num_blocks:
             return (f"kv_cache: prompt + output ({seq.prompt + seq.output} tokens) needs {need} blocks, "
@@ -355,6 +362,7 @@ class StaticScheduler(_Base):
         return ""
 
     def schedule(self, now: float) -> Plan | None:
+        """The next iteration's plan (a padded batch's prefill, or its decode), or None when idle."""
         bs = self.block_size
         if not self.batch:
             waiting = self.waiting
@@ -391,6 +399,7 @@ class StaticScheduler(_Base):
         return (), n, self._ctx0 + n * (self._step - 1)
 
     def complete(self, now: float, start: float) -> None:
+        """Finish the iteration planned last, started at ``start`` (s) and ending at ``now`` (s)."""
         batch = self.batch
         if self._step == 0:
             for s in batch:

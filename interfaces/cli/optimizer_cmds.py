@@ -16,6 +16,7 @@ import click
 
 from genz.serving.registry import SCHEDULERS
 from interfaces.cli.common import BadInput, check_writable, echo_json, in_range, progress_bar
+from optimizers.search.objective import METRICS
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -139,8 +140,8 @@ def _check_workers(workers):
 @click.option("--min-attainment", type=float, default=0.9, show_default=True,
               help="Share of requests that must meet the SLO for a configuration to count (runs with --rate).")
 @click.option("--objective", default="throughput", show_default=True,
-              help="throughput, goodput, cost, capacity, throughput_per_gpu, capacity_per_gpu, energy, p99_ttft, "
-                   "p99_tpot, p99_e2e; two or more comma-separated for a Pareto front (e.g. throughput,p99_tpot).")
+              help=", ".join(METRICS) + "; two or more comma-separated for a Pareto front (e.g. "
+                   "throughput,p99_tpot).")
 @click.option("--max-num-seqs", default=None, help="Values to try, e.g. 32,64,128,256 or 16:512:x2 [vLLM: 256].")
 @click.option("--max-num-batched-tokens", default=None, help="Values to try [vLLM: 8192].")
 @click.option("--chunked-prefill", default=None, help="on,off [on].")

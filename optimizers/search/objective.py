@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from genz.parallel import devices_per_replica
@@ -36,16 +36,21 @@ from workloads import Precision, load_model
 from workloads.requests import Request
 from workloads.usecases import UseCase, get_use_case
 
-__all__ = ["CAPACITY_METRICS", "METRICS", "Metric", "ServingObjective", "check_prices", "config_gpus", "direction_of", "metric_value", "summary_metrics"]
+__all__ = ["CAPACITY_METRICS", "METRICS", "Metric", "ServingObjective", "register_metric", "check_prices", "config_gpus", "direction_of", "metric_value", "summary_metrics"]
 
 
 @dataclass(frozen=True)
 class Metric:
+    """A search objective: the ``key`` of an evaluation's metrics dict it reads, whether higher or
+    lower is better, its unit; ``derive(metrics) -> float`` computes it from the other metrics when
+    the simulation summary does not hold it (objectives added with :func:`register_metric`)."""
+
     name: str
     key: str          # field of the metrics dict
     direction: str    # "maximize" | "minimize"
     unit: str
     description: str
+    derive: Callable[[dict], float] | None = None
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
@@ -64,6 +69,17 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            "highest Poisson rate meeting the SLO (bisection; several simulations per trial)"),
     Metric("capacity_per_gpu", "capacity_rps_per_gpu", "maximize", "req/s/GPU", "capacity per GPU"),
 )}
+
+def register_metric(name: str, direction: str, unit: str, description: str,
+                    derive: Callable[[dict], float], key: str | None = None) -> Metric:
+    """Register a search objective computed by ``derive`` from an evaluation's metrics (SI units);
+    ``genz tune --objective NAME`` and :func:`~optimizers.search.search` then accept it."""
+    if direction not in ("maximize", "minimize"):
+        raise ValueError(f"direction: must be maximize or minimize, got {direction!r}")
+    m = Metric(name, key or name, direction, unit, description, derive)
+    METRICS[name] = m
+    return m
+
 
 #: objectives that need the capacity bisection
 CAPACITY_METRICS = ("capacity", "capacity_per_gpu")
@@ -258,6 +274,9 @@ class ServingObjective:
         m = summary_metrics(s, gpus)
         m["price_per_hour_usd"] = sc.cost.price_per_hour_usd * sc.replicas
         m["rate_per_s"] = rate_per_s
+        for metric in METRICS.values():
+            if metric.derive is not None:
+                m[metric.key] = float(metric.derive(m))
         reason, structural = "", False
         if not s.feasible:
             reason, structural = s.infeasible_reason, True
