@@ -77,7 +77,7 @@ def bench_mip(candidates: int, use_cases: int) -> None:
 
 
 def bench_study() -> None:
-    from optimizers.search.hyperparameter_study import run_study
+    from validation.reproductions.hyperparameter_study import run_study
 
     t0 = time.perf_counter()
     res = run_study()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from genz.parallel import devices_per_replica
 from genz.runtime import Runtime, load_runtime
 from genz.shapes import StepShape
 from hwmodels.optable import OperatorTable
@@ -269,7 +270,7 @@ def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf
         rows.add("lm_head_gather", "collective", "bf16", 1, 1.0, coll_kind="all_gather",
                  coll_bytes=lm * model.vocab * 2.0, group=tp, scope=scope_tp)
     if pp > 1:
-        scope_pp = "scale_up" if max(tp, ep) * pp <= gpus_per_node else "scale_out"
+        scope_pp = "scale_up" if devices_per_replica(tp, pp, ep) <= gpus_per_node else "scale_out"
         rows.add("pp_send_recv", "collective", "bf16", pp - 1, 1.0, coll_kind="send_recv",
                  coll_bytes=T * h * a, group=2, scope=scope_pp)
     return rows.table()

@@ -17,33 +17,19 @@ Assumptions (named here once):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from workloads import Model
 
 
-@dataclass(frozen=True)
-class Parallelism:
-    tp: int = 1
-    pp: int = 1
-    ep: int = 1
-    dp: int = 1
-    gpus_per_node: int = 8
+def devices_per_stage(tp: int, ep: int = 1) -> int:
+    """Devices of one pipeline stage: the tensor-parallel group, or the expert-parallel one when larger."""
+    return max(int(tp), int(ep))
 
-    @property
-    def devices_per_stage(self) -> int:
-        return max(self.tp, self.ep)
 
-    @property
-    def devices(self) -> int:
-        """Devices in one replica."""
-        return self.devices_per_stage * self.pp
-
-    @property
-    def total_devices(self) -> int:
-        return self.devices * self.dp
+def devices_per_replica(tp: int, pp: int = 1, ep: int = 1) -> int:
+    """Devices of one replica (model instance): ``max(tp, ep) * pp``."""
+    return devices_per_stage(tp, ep) * int(pp)
 
 
 def check_parallelism(model: Model, tp, pp, ep, dp=1) -> None:

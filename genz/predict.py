@@ -16,10 +16,10 @@ import numpy as np
 
 from genz.memory import activation_bytes, kv_bytes_per_token, weight_bytes_per_device
 from genz.operators import build_table
-from genz.parallel import check_parallelism
+from genz.parallel import check_parallelism, devices_per_replica, devices_per_stage
 from genz.runtime import Runtime, load_runtime
 from genz.shapes import StepShape, decode, prefill
-from hwmodels.device import Device, runs_own_program
+from hwmodels.device import Device, Profiled, runs_own_program
 from hwmodels.optable import OP_CLASSES, OpCosts, OperatorTable
 from hwmodels.registry import load_device
 from workloads import Model, Precision, load_model
@@ -48,19 +48,57 @@ def step_costs(device: Device, table: OperatorTable, cuda_graphs: bool = True) -
             "overhead": (c.overhead_s * table.count[:, None]).sum(axis=0)}
 
 
+def step_energy(dynamic_j, seconds, idle_power_w: float, power_limit_w: float):
+    """Energy of a step (J): the devices' dynamic energy plus their idle power over the step, never
+    more than the power limit allows over it (all arguments for the same set of devices)."""
+    return np.minimum(dynamic_j + idle_power_w * seconds, power_limit_w * seconds)
+
+
+@dataclass
+class PredictionSteps:
+    """The steps a prediction costs: a prefill, and the first and last decode steps (their average is
+    every decode step's cost: exact for costs linear in context), each for one micro-batch of
+    ``microbatch_size`` sequences; ``factor`` turns a micro-batch's time into the whole batch's under
+    the GPipe schedule, ``microbatches`` how many there are."""
+
+    prefill: StepShape
+    decode_first: StepShape
+    decode_last: StepShape
+    microbatches: np.ndarray
+    microbatch_size: np.ndarray
+    factor: np.ndarray
+
+
+def prediction_steps(batch, prompt, output, pp: int = 1) -> PredictionSteps:
+    """The steps of a prediction (see :class:`PredictionSteps`); arrays of shape (N,)."""
+    B, S, Out = np.broadcast_arrays(*(np.atleast_1d(np.asarray(x, dtype=float)) for x in (batch, prompt, output)))
+    mb = np.minimum(B, pp)
+    b = B / mb
+    return PredictionSteps(prefill(b, S), decode(b, S), decode(b, S + np.maximum(Out - 2, 0)), mb, b,
+                           (mb + pp - 1) / pp)
+
+
+def step_tables(model: Model, precision: Precision, batch, prompt, output, *, tp: int = 1, pp: int = 1, ep: int = 1,
+                runtime: Runtime | str = "vllm", gpus_per_node: int = 8) -> dict[str, OperatorTable]:
+    """The operator tables of a prediction's steps: ``prefill``, ``decode_first``, ``decode_last``
+    (what :func:`evaluate` costs; reports draw them)."""
+    steps = prediction_steps(batch, prompt, output, pp)
+    return {k: build_table(model, getattr(steps, k), precision, tp=tp, pp=pp, ep=ep, gpus_per_node=gpus_per_node,
+                           runtime=runtime) for k in ("prefill", "decode_first", "decode_last")}
+
+
 def evaluate(model: Model, device: Device, precision: Precision, batch, prompt, output, *, tp: int = 1,
              pp: int = 1, ep: int = 1, dp: int = 1, cuda_graphs: bool = True,
              runtime: Runtime | str = "vllm", gpus_per_node: int = 8) -> dict:
     """Vectorized core of :func:`predict`: arrays of shape (N,) in, a dict of (N,) arrays out."""
     B, S, Out = np.broadcast_arrays(*(np.atleast_1d(np.asarray(x, dtype=float)) for x in (batch, prompt, output)))
     n = len(B)
-    mb = np.minimum(B, pp)  # micro-batches
-    b = B / mb
-    factor = (mb + pp - 1) / pp
+    steps = prediction_steps(B, S, Out, pp)
+    mb, b, factor = steps.microbatches, steps.microbatch_size, steps.factor
     rt = load_runtime(runtime) if isinstance(runtime, str) else runtime
     if runs_own_program(device):
         rt = replace(rt, cpu={})
-    shape = StepShape.concat([prefill(b, S), decode(b, S), decode(b, S + np.maximum(Out - 2, 0))])
+    shape = StepShape.concat([steps.prefill, steps.decode_first, steps.decode_last])  # one table, one pass
     table = build_table(model, shape, precision, tp=tp, pp=pp, ep=ep, gpus_per_node=gpus_per_node, runtime=rt)
     sc = step_costs(device, table, cuda_graphs)
     t, e = sc["time"], sc["energy"]
@@ -70,15 +108,13 @@ def evaluate(model: Model, device: Device, precision: Precision, batch, prompt, 
     ttft = t[:n] * factor + cpu_prefill
     tpot = 0.5 * (t[n:2 * n] + t[2 * n:]) * factor + cpu_decode
     e2e = ttft + (Out - 1) * tpot
-    dev_stage = max(tp, ep)
-    devices = dev_stage * pp
+    dev_stage = devices_per_stage(tp, ep)
+    devices = devices_per_replica(tp, pp, ep)
     dyn_prefill = e[:n] * mb * dev_stage
     dyn_decode = 0.5 * (e[n:2 * n] + e[2 * n:]) * mb * dev_stage
     idle = device.idle_power_w * devices
     cap = device.power_limit_w * devices
-    en_prefill = np.minimum(dyn_prefill + idle * ttft, cap * ttft)
-    en_decode = np.minimum(dyn_decode + idle * tpot, cap * tpot)
-    energy = en_prefill + (Out - 1) * en_decode
+    energy = step_energy(dyn_prefill, ttft, idle, cap) + (Out - 1) * step_energy(dyn_decode, tpot, idle, cap)
     # memory on the most loaded device
     dpa = ep // tp if (model.is_moe and ep > tp) else 1
     w = weight_bytes_per_device(model, precision, tp, pp, ep)
@@ -158,7 +194,7 @@ def device_basis(device: Device) -> dict:
     their paper), ``expected_error`` (quantity -> fraction) and ``basis`` (one line for a terminal)."""
     from hwmodels.profiles import basis_line
 
-    prof = getattr(device, "profile", None)
+    prof = device.profile if isinstance(device, Profiled) else None
     if prof is None:
         return {"profile": "", "profile_basis": "model", "expected_error": {},
                 "basis": f"basis: the {getattr(device, 'name', 'device')} model of its paper; no measured error band"}

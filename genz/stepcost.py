@@ -12,11 +12,11 @@ from dataclasses import dataclass, field, replace
 
 from genz.memory import activation_bytes, kv_bytes_per_token, weight_bytes_per_device
 from genz.operators import build_table
-from genz.parallel import check_parallelism
-from genz.predict import check_device_precision, device_basis, step_costs
+from genz.parallel import check_parallelism, devices_per_replica, devices_per_stage
+from genz.predict import check_device_precision, device_basis, step_costs, step_energy
 from genz.runtime import load_runtime
 from genz.shapes import mixed
-from hwmodels.device import Device, runs_own_program
+from hwmodels.device import Device, price_of, runs_own_program
 from hwmodels.registry import load_device
 from workloads import Model, Precision, load_model
 
@@ -54,7 +54,7 @@ class EngineStepCost:
         self._rt = load_runtime(self.runtime)
         if runs_own_program(self._dev):
             self._rt = replace(self._rt, cpu={})
-        self.devices = max(self.tp, self.ep) * self.pp
+        self.devices = devices_per_replica(self.tp, self.pp, self.ep)
         per_dev_kv = kv_bytes_per_token(self._m, self._prec, self.tp, self.pp)
         # each of a stage's tp devices holds its heads' share of a token (data-parallel attention
         # groups, ep > tp, hold their own sequences), over pp stages
@@ -62,7 +62,7 @@ class EngineStepCost:
         free = (self._dev.memory_bytes - weight_bytes_per_device(self._m, self._prec, self.tp, self.pp, self.ep)
                 - float(activation_bytes(self._m, self.max_batched_tokens, self.max_batched_tokens, self.tp)))
         self.kv_capacity_bytes = max(free, 0.0) * self.devices
-        price = getattr(self._dev, "price_per_hour_usd", None)
+        price = price_of(self._dev)
         self.price_per_hour_usd = (price or 0.0) * self.devices
 
     @property
@@ -87,6 +87,6 @@ class EngineStepCost:
         seqs = len(prefill_chunks) + len(decode_contexts)
         tokens = sum(c for c, _ in prefill_chunks) + len(decode_contexts)
         t += float(self._rt.exposed_cpu(self._rt.cpu_seconds(seqs, tokens), t))  # the engine's CPU per iteration
-        dyn = float(sc["energy"][0]) * max(self.tp, self.ep)
-        e = min(dyn + self._dev.idle_power_w * self.devices * t, self._dev.power_limit_w * self.devices * t)
+        dyn = float(sc["energy"][0]) * devices_per_stage(self.tp, self.ep)
+        e = float(step_energy(dyn, t, self._dev.idle_power_w * self.devices, self._dev.power_limit_w * self.devices))
         return t, e

@@ -5,7 +5,7 @@ all-to-all, everything a device sends to all peers). Assumption: NCCL picks the 
 and tree for all-reduce; all-to-all and all-gather are ring-like with (g - 1) latency steps.
 
 >>> from hwmodels.collectives import all_reduce_time
->>> round(all_reduce_time(1e6, 2, 100e9, 1e-6) * 1e6, 2)  # 2 GPUs, 1 MB: 2*(1/2)*1e6/1e11 + 2 us
+>>> float(round(all_reduce_time(1e6, 2, 100e9, 1e-6) * 1e6, 2))  # 2 GPUs, 1 MB: 2*(1/2)*1e6/1e11 + 2 us
 12.0
 """
 

@@ -34,6 +34,50 @@ class Device(Protocol):
         """Per-row, per-configuration time and dynamic energy of one instance of each operator."""
 
 
+@runtime_checkable
+class Priced(Protocol):
+    """A device with a rental price (USD per device-hour; ``None`` when its data gives none)."""
+
+    @property
+    def price_per_hour_usd(self) -> float | None: ...
+
+
+@runtime_checkable
+class Networked(Protocol):
+    """A device with links: ``scale_up`` (the node's NVLink-class domain) and ``scale_out`` (its NIC);
+    each a :class:`~hwmodels.spec.LinkSpec` or ``None``."""
+
+    scale_up: object
+    scale_out: object
+
+
+@runtime_checkable
+class Roofline(Protocol):
+    """A device with a roofline: peak FLOP/s of a dtype and memory bandwidth (bytes/s)."""
+
+    def peak(self, dtype: str) -> float: ...
+
+
+@runtime_checkable
+class Profiled(Protocol):
+    """A device whose efficiencies come from an :class:`~hwmodels.gpu.EfficiencyProfile` (measured,
+    transferred or prior; see :mod:`hwmodels.profiles`)."""
+
+    profile: object
+
+
+def price_of(device) -> float | None:
+    """USD per device-hour, or ``None`` when the device has no price."""
+    return device.price_per_hour_usd if isinstance(device, Priced) else None
+
+
+def scale_out_link(device):
+    """The link a device reaches other nodes over (its scale-up link when it names no NIC), or None."""
+    if not isinstance(device, Networked):
+        return None
+    return device.scale_out or device.scale_up
+
+
 def runs_own_program(device) -> bool:
     """True for devices that execute their own compiled program (an FPGA's instruction stream), to
     which a GPU serving engine's per-iteration CPU time does not apply (optional attribute

@@ -235,16 +235,6 @@ def _check_types(cls, data: dict, where: str) -> None:
                 raise ValueError(f"{where}: sources must map each parameter to a text")
 
 
-def shipped_profile(gpu_name: str) -> EfficiencyProfile | None:
-    """The measured profile shipped for ``gpu_name``, if any (transferred and prior profiles are
-    recipes: resolve them with :func:`hwmodels.profiles.resolve_profile`)."""
-    path = PROFILE_DIR / f"{gpu_name}.json"
-    if not path.exists():
-        return None
-    data = json.loads(path.read_text())
-    return None if "transfer_from" in data else EfficiencyProfile.from_dict(data, where=str(path))
-
-
 def smooth_max(a, b, p: float):
     """``(a^p + b^p)^(1/p)`` for arrays >= 0; the hard maximum when ``p`` is 0 or infinite."""
     if not p or math.isinf(p):

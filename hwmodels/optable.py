@@ -89,19 +89,6 @@ is per configuration because MoE layers launch one set of kernels per expert tha
             out[f] = v[:, i:i + 1] if v.ndim == 2 else v
         return OperatorTable(**out)
 
-    def to_frame(self, config: int = 0):
-        """One configuration as a pandas DataFrame (one row per operator), for people to read."""
-        import pandas as pd
-
-        return pd.DataFrame({
-            "name": self.name, "op_class": self.op_class, "dtype": self.dtype, "count": self.count,
-            "kernels": self.kernels[:, config], "m": self.m[:, config], "n": self.n[:, config], "k": self.k[:, config],
-            "flops": self.flops[:, config], "bytes_read": self.bytes_read[:, config],
-            "bytes_written": self.bytes_written[:, config], "weight_bytes": self.weight_bytes[:, config],
-            "coll_kind": self.coll_kind, "coll_bytes": self.coll_bytes[:, config], "coll_group": self.coll_group,
-        })
-
-
 @dataclass
 class OpCosts:
     """What a device says a table costs: per row and configuration, per instance.

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from genz.kernels import attention_table, gemm_table, memory_table
 from hwmodels.gpu import GPU, EfficiencyProfile, load_device
 from hwmodels.spec import load_gpu
 from validation.calibrate import fit_kernels, fit_overheads
 from validation.dataset import load_dataset
+from validation.kernels import attention_table, gemm_table, memory_table
 
 SPEC = load_gpu("h200")
 DATA = Path(__file__).resolve().parents[1] / "validation" / "data" / "h200-2026-11-28"

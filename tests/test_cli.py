@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from genz.sweep import parse_values
 from interfaces.cli import main
+from interfaces.cli.values import parse_values
 
 JSON_KEYS = {"ttft_s", "tpot_s", "e2e_s", "throughput_tok_s", "memory_bytes", "fits", "energy_per_token_j", "breakdown"}
 

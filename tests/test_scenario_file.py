@@ -27,7 +27,7 @@ def run(*args):
 @pytest.mark.parametrize("raw,needle", [
     ({"scheduler": {"max_num_seqs": 0}}, "scheduler.max_num_seqs: must be an integer >= 1, got 0"),
     ({"scheduler": {"max_num_seqs": 512, "max_num_batched_tokens": 256}}, "scheduler.max_num_batched_tokens: must be >="),
-    ({"scheduler": {"gpu_memory_utilization": 1.5}}, "scheduler.gpu_memory_utilization: must be a finite number > 0"),
+    ({"scheduler": {"gpu_memory_utilization": 1.5}}, "scheduler.gpu_memory_utilization: must be in (0, 1]"),
     ({"scheduler": {"kind": "static", "max_num_seqs": 4}}, "scheduler.max_num_seqs: not a knob of the static"),
     ({"scheduler": {"kind": "dynamic"}}, "scheduler.kind: must be one of continuous, static"),
     ({"replicas": 0}, "replicas: must be an integer >= 1"),
@@ -44,7 +44,7 @@ def run(*args):
     ({"slo": {}}, "slo: give ttft_s, tpot_s or both"),
     ({"disaggregation": {"link": "ib-xdr9000"}}, "unknown link 'ib-xdr9000'"),
     ({"disaggregation": {"prefill_replicas": 0}}, "disaggregation.prefill_replicas: must be an integer >= 1"),
-    ({"scheduler": {"kind": "static"}, "disaggregation": {}}, "scheduler.kind: must be continuous when disagg"),
+    ({"scheduler": {"kind": "static"}, "disaggregation": {}}, "scheduler.kind: must be one of continuous when disagg"),
     ({"disaggregation": {"scheduler": {"kind": "static"}}}, "disaggregation.scheduler.kind: must be one of continuous"),
     ({"memo": {"context_bucket": 0}}, "memo.context_bucket: must be an integer >= 1"),
     ({"tp": 0}, "tp: must be an integer >= 1"),

@@ -20,7 +20,8 @@ from optimizers.search import (
     pareto_front,
     search,
 )
-from optimizers.search.hyperparameter_study import (
+from optimizers.search.rates import max_rate
+from validation.reproductions.hyperparameter_study import (
     StudySetup,
     _fallback,
     _peaks,
@@ -29,7 +30,6 @@ from optimizers.search.hyperparameter_study import (
     retune_gains,
     run_study,
 )
-from optimizers.search.rates import max_rate
 from workloads.requests import Request
 
 needs_optuna = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
@@ -362,3 +362,20 @@ def test_study_runs_and_reports_both_directions():
     payload = res.to_payload()
     assert set(payload["paper_gains"]) == {"v100-sxm2->a100-80gb-sxm", "a100-80gb-sxm->v100-sxm2"}
     assert all(math.isfinite(x) for row in payload["landscapes"][0]["throughput_tok_s"] for x in row if x is not None)
+
+
+def test_registered_objective():
+    """The recipe of docs/architecture.md: an objective derived from the metrics reaches the search."""
+    from optimizers.search import METRICS, register_metric
+
+    try:
+        register_metric("tokens_per_usd", "maximize", "tok/USD", "output tokens per dollar",
+                        lambda m: m["output_tokens_per_s"] * 3600 / m["price_per_hour_usd"])
+        space = SearchSpace(max_num_seqs=(4, 64), hardware=("h100",))
+        res = search(space, ServingObjective("llama-3.2-1b", num_requests=20), objectives=["tokens_per_usd"],
+                     sampler="grid", workers=1)
+        best = res.best["metrics"]
+        assert best["tokens_per_usd"] == pytest.approx(best["output_tokens_per_s"] * 3600 / best["price_per_hour_usd"])
+        assert best["tokens_per_usd"] > 0
+    finally:
+        METRICS.pop("tokens_per_usd", None)

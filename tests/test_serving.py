@@ -464,19 +464,19 @@ def test_kv_blocks_follow_vllm_when_total_memory_is_known():
 
 # --------------------------------------------------------------------------- validation and infeasibility
 @pytest.mark.parametrize("change, message", [
-    (dict(scheduler=ContinuousBatching(max_num_seqs=0)), "scheduler.max_num_seqs must be an integer >= 1"),
+    (dict(scheduler=ContinuousBatching(max_num_seqs=0)), "scheduler.max_num_seqs: must be an integer >= 1"),
     (dict(scheduler=ContinuousBatching(max_num_seqs=512, max_num_batched_tokens=256)),
-     r"scheduler.max_num_batched_tokens \(256\) must be >= scheduler.max_num_seqs"),
+     r"scheduler.max_num_batched_tokens: must be >= scheduler.max_num_seqs \(512\)"),
     (dict(scheduler=ContinuousBatching(gpu_memory_utilization=1.5)), "scheduler.gpu_memory_utilization"),
     (dict(scheduler=StaticBatching(batch_size=0)), "scheduler.batch_size"),
-    (dict(replicas=0), "replicas must be an integer >= 1"),
+    (dict(replicas=0), "replicas: must be an integer >= 1"),
     (dict(router="random"), "router must be one of round_robin, least_outstanding_tokens"),
     (dict(workload=_workload(5)), "exactly one of trace or workload"),
     (dict(slo=SLO(0.0, 0.1)), "slo.ttft_s"),
     (dict(disaggregation=Disaggregation(COST, 0, KVLink(1e9))), "disaggregation.prefill_replicas"),
     (dict(disaggregation=Disaggregation(COST, 1, KVLink(-1.0))), "disaggregation.link.bandwidth_bytes_per_s"),
     (dict(scheduler=StaticBatching(), disaggregation=Disaggregation(COST, 1, KVLink(1e9))),
-     "ContinuousBatching when disaggregation"),
+     "static cannot serve a disaggregated decode pool"),
     (dict(saturation=SaturationConfig(growth_fraction=0)), "saturation.growth_fraction"),
     (dict(cost=LinearStepCost(kv_bytes_per_token=0)), "cost.kv_bytes_per_token must be > 0"),
 ])

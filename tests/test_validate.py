@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from genz.kernels import attention_table, gemm_table, memory_table
 from hwmodels.gpu import load_device
 from validation.dataset import load_dataset
+from validation.kernels import attention_table, gemm_table, memory_table
 from validation.report import GOALS, error_stats, group_errors, validate
 
 DATA = Path(__file__).resolve().parents[1] / "validation" / "data" / "h200-2026-11-28"

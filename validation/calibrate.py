@@ -28,7 +28,6 @@ from datetime import date
 import numpy as np
 from scipy.optimize import least_squares, nnls
 
-from genz.runtime import load_runtime
 from hwmodels.gpu import GPU, EfficiencyProfile
 from hwmodels.spec import load_gpu
 from validation.compare import kernel_sets, predict_sets, step_sets
@@ -228,29 +227,6 @@ def fit_overheads(ds: MeasuredDataset, prof: EfficiencyProfile, hardware: str = 
                          "timing": "cudagraph" if graphs else "eager"}
     prof.extra = {**prof.extra, "overhead_fit": fitted}
     return prof
-
-
-def fit_host_ops(ds: MeasuredDataset, prof: EfficiencyProfile, hardware: str = "h200",
-                 runtime: str = "hf-transformers", phase: str = "decode") -> dict:
-    """Host-only operations per layer (Python module calls, hooks, cache bookkeeping that launch no
-    kernel; in units of one eager launch of ``prof``) that make ``hf.csv`` rows of ``phase`` as slow as
-    measured. The answer belongs in the runtime file (``kernels.host_ops``), with this provenance.
-    """
-    if ds.hf is None or not (ds.hf["phase"] == phase).any():
-        raise ValueError(f"dataset: {ds.path.name} has no hf.csv rows of phase {phase!r}")
-    base = load_runtime(runtime)
-    view = MeasuredDataset(path=ds.path, env=ds.env, hf=ds.hf[ds.hf["phase"] == phase])
-    gpu = GPU(load_gpu(hardware), prof)
-
-    def resid(z):
-        rt = replace(base, kernels={**base.kernels, "host_ops": float(z[0])})
-        f = predict_sets(step_sets(view, hf_runtime=rt)[0], gpu)
-        return np.log(f["predicted_s"].to_numpy(float) / f["measured_s"].to_numpy(float))
-
-    fit = least_squares(resid, [10.0], bounds=([0.0], [1e4]), loss="soft_l1", f_scale=0.05)
-    err = np.expm1(resid(fit.x)) * 100
-    return {"host_ops": round(float(fit.x[0]), 1), "rows": int(len(err)), "phase": phase,
-            "mape_pct": round(float(np.abs(err).mean()), 2)}
 
 
 def with_error_bands(prof: EfficiencyProfile, data_dir, hardware: str) -> EfficiencyProfile:

@@ -1,6 +1,6 @@
 """Predict every row of a measured dataset through the engine, next to what was measured.
 
-Kernel files (``gemm.csv``, ``attention.csv``, ``membw.csv``) go through :mod:`genz.kernels`;
+Kernel files (``gemm.csv``, ``attention.csv``, ``membw.csv``) go through :mod:`validation.kernels`;
 whole-model files (``e2e.csv``, ``hf.csv``) through :func:`genz.operators.build_table` and
 :func:`genz.predict.step_costs` with a runtime description of the software that ran them:
 
@@ -23,16 +23,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from genz.kernels import GEMM_DTYPES, attention_table, gemm_table, memory_table
 from genz.operators import build_table
 from genz.predict import step_costs
 from genz.runtime import Runtime, load_runtime
 from genz.shapes import StepShape, decode, prefill
 from hwmodels.optable import OperatorTable
 from validation.dataset import FILES, MeasuredDataset, RejectedRow
+from validation.kernels import GEMM_DTYPES, attention_table, gemm_table, memory_table
 from workloads import Model, load_model
 
-KERNEL_FILES = ("gemm", "attention", "membw")
 STEP_FILES = ("e2e", "hf")
 META = ("file", "row_number", "run", "model", "phase", "timing", "dtype", "batch", "context", "label",
         "measured_s", "measured_j")

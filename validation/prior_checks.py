@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 import genz
-from genz.kernels import attention_table, gemm_table, memory_table
 from hwmodels.registry import load_device
 from hwmodels.spec import list_gpus
+from validation.kernels import attention_table, gemm_table, memory_table
 
 #: Which stated band a check kind is held to.
 BAND_OF = {"gemm": "kernels", "attention": "kernels", "membw": "kernels", "decode": "tpot", "prefill": "ttft",

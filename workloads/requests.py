@@ -44,6 +44,7 @@ class Request:
 
 # --------------------------------------------------------------------------- arrival processes
 class ArrivalProcess(Protocol):
+    """Inter-arrival gaps (s) of a request stream (a protocol)."""
     rate_per_s: float
 
     def interarrivals(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -66,6 +67,7 @@ class PoissonArrivals:
         _check_rate(self.rate_per_s)
 
     def interarrivals(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` exponential gaps with mean 1 / rate (s)."""
         return rng.exponential(1.0 / self.rate_per_s, size=n)
 
 
@@ -83,6 +85,7 @@ class GammaArrivals:
             raise ValueError(f"arrival.cv must be a finite number > 0, got {self.cv!r}")
 
     def interarrivals(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` gamma-distributed gaps with mean 1 / rate and the given CV (s)."""
         shape = 1.0 / self.cv**2
         return rng.gamma(shape, 1.0 / (self.rate_per_s * shape), size=n)
 
@@ -97,11 +100,13 @@ class FixedRateArrivals:
         _check_rate(self.rate_per_s)
 
     def interarrivals(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` equal gaps of 1 / rate (s)."""
         return np.full(n, 1.0 / self.rate_per_s)
 
 
 # --------------------------------------------------------------------------- length distributions
 class LengthDistribution(Protocol):
+    """Token lengths of prompts or outputs (a protocol: ``sample(n, rng)``, ``mean()``)."""
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` token counts (int64, each >= 1)."""
         ...
@@ -123,9 +128,11 @@ class Fixed:
 
     @property
     def mean(self) -> float:
+        """The fixed length (tokens)."""
         return float(self.tokens)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` copies of the fixed length (tokens)."""
         return np.full(n, self.tokens, dtype=np.int64)
 
 
@@ -142,9 +149,11 @@ class Uniform:
 
     @property
     def mean(self) -> float:
+        """Mean length (tokens)."""
         return (self.low + self.high) / 2
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` lengths uniform in [low, high] (tokens)."""
         return rng.integers(self.low, self.high, size=n, endpoint=True, dtype=np.int64)
 
 
@@ -169,6 +178,7 @@ class LogNormal:
             _check_tokens("LogNormal.max_tokens", self.max_tokens, self.min_tokens)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` log-normal lengths (tokens, at least 1, capped at ``max_tokens``)."""
         mu = math.log(self.mean) - self.sigma**2 / 2
         x = np.rint(rng.lognormal(mu, self.sigma, size=n))
         hi = self.max_tokens if self.max_tokens is not None else np.inf
@@ -194,10 +204,12 @@ class Empirical:
 
     @property
     def mean(self) -> float:
+        """Mean length of the sample (tokens)."""
         v = np.asarray(self.values, dtype=float)
         return float(np.average(v, weights=self.weights))
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` lengths drawn with replacement from the sample (tokens)."""
         p = None if self.weights is None else np.asarray(self.weights) / sum(self.weights)
         return rng.choice(np.asarray(self.values, dtype=np.int64), size=n, p=p)
 
@@ -276,6 +288,7 @@ class WorkloadSpec:
         _check_tokens("workload.num_requests", self.num_requests)
 
     def generate(self, seed: int = 0) -> list[Request]:
+        """The seeded list of requests (same seed, same trace)."""
         return generate_trace(self.num_requests, self.arrival, self.prompt_tokens, self.output_tokens, seed)
 
 

@@ -110,6 +110,7 @@ class RoutingTrace:
 
     @property
     def tokens(self) -> int:
+        """Tokens in the trace."""
         return int(self.expert_ids.shape[0])
 
     @property
@@ -119,6 +120,7 @@ class RoutingTrace:
 
     @property
     def top_k(self) -> int:
+        """Experts each token is routed to."""
         return int(self.expert_ids.shape[2])
 
     def expert_load(self) -> np.ndarray:

@@ -99,6 +99,7 @@ USE_CASES: dict[str, UseCase] = {u.name: u for u in (
 
 
 def list_use_cases() -> list[str]:
+    """Names of the shipped use cases."""
     return sorted(USE_CASES)
 
 

@@ -13,12 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from genz.serving.cost import StepCostModel
+from genz.serving.registry import ROUTERS, SCHEDULERS
 from workloads.requests import Request, WorkloadSpec
 
 __all__ = ["SLO", "ContinuousBatching", "Disaggregation", "KVLink", "MemoConfig", "SaturationConfig",
            "Scenario", "StaticBatching", "ROUTERS"]
-
-ROUTERS = ("round_robin", "least_outstanding_tokens")
 
 
 def _need(cond: bool, msg: str) -> None:
@@ -28,13 +27,17 @@ def _need(cond: bool, msg: str) -> None:
 
 def _int_at_least(prefix: str, name: str, value, lo: int) -> None:
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= lo
-    _need(ok, f"{prefix}{name} must be an integer >= {lo}, got {value!r}")
+    _need(ok, f"{prefix}{name}: must be an integer >= {lo}, got {value!r}")
+
+
+def _flag(prefix: str, name: str, value) -> None:
+    _need(isinstance(value, bool), f"{prefix}{name}: must be true or false, got {value!r}")
 
 
 def _fraction(prefix: str, name: str, value, lo_open: bool = True) -> None:
     ok = isinstance(value, int | float) and math.isfinite(value) and (0 < value if lo_open else 0 <= value) \
         and value <= 1
-    _need(ok, f"{prefix}{name} must be in {'(0' if lo_open else '[0'}, 1], got {value!r}")
+    _need(ok, f"{prefix}{name}: must be in {'(0' if lo_open else '[0'}, 1], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -44,15 +47,22 @@ class StaticBatching:
     prompts are padded to the batch's longest (as a padded tensor batch is); every sequence runs
     until the longest output finishes and all results return together at the end of the batch."""
 
-    batch_size: int = 8
-    pad_to_longest: bool = True
-    block_size: int = 16
-    gpu_memory_utilization: float = 0.9
+    batch_size: int = field(default=8, metadata={"help": "requests per static batch"})
+    pad_to_longest: bool = field(default=True, metadata={"help": "pad prompts to the batch's longest"})
+    block_size: int = field(default=16, metadata={"help": "KV-cache block, tokens"})
+    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "fraction of device memory the engine uses"})
 
     kind = "static"
 
+    def max_step_tokens(self, num_requests: int, longest_prompt: int) -> int:
+        """Tokens of the largest iteration (the engine's activation reserve): a full batch of the
+        longest prompt, padded."""
+        return max(1, min(self.batch_size, num_requests) * longest_prompt)
+
     def validate(self, prefix: str = "scheduler.") -> None:
+        """Raise ``ValueError`` naming the first bad knob (``prefix`` + name)."""
         _int_at_least(prefix, "batch_size", self.batch_size, 1)
+        _flag(prefix, "pad_to_longest", self.pad_to_longest)
         _int_at_least(prefix, "block_size", self.block_size, 1)
         _fraction(prefix, "gpu_memory_utilization", self.gpu_memory_utilization)
 
@@ -67,25 +77,31 @@ class ContinuousBatching:
     rest of ``max_num_batched_tokens`` with prompt chunks, oldest first.
     """
 
-    max_num_seqs: int = 256
-    max_num_batched_tokens: int = 8192
-    chunked_prefill: bool = True
-    block_size: int = 16
-    gpu_memory_utilization: float = 0.9
-    watermark: float = 0.01
+    max_num_seqs: int = field(default=256, metadata={"help": "most sequences running at once"})
+    max_num_batched_tokens: int = field(default=8192, metadata={"help": "token budget of one iteration"})
+    chunked_prefill: bool = field(default=True, metadata={"help": "split prompts over iterations (vLLM V1)"})
+    block_size: int = field(default=16, metadata={"help": "KV-cache block, tokens"})
+    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "fraction of device memory the engine uses"})
+    watermark: float = field(default=0.01, metadata={"help": "fraction of KV blocks kept free when admitting"})
 
     kind = "continuous"
 
+    def max_step_tokens(self, num_requests: int, longest_prompt: int) -> int:
+        """Tokens of the largest iteration (the engine's activation reserve): the token budget."""
+        return self.max_num_batched_tokens
+
     def validate(self, prefix: str = "scheduler.") -> None:
+        """Raise ``ValueError`` naming the first bad knob (``prefix`` + name)."""
+        _flag(prefix, "chunked_prefill", self.chunked_prefill)
         _int_at_least(prefix, "max_num_seqs", self.max_num_seqs, 1)
         _int_at_least(prefix, "max_num_batched_tokens", self.max_num_batched_tokens, 1)
         _int_at_least(prefix, "block_size", self.block_size, 1)
         _need(self.max_num_batched_tokens >= self.max_num_seqs,
-              f"{prefix}max_num_batched_tokens ({self.max_num_batched_tokens}) must be >= {prefix}max_num_seqs "
-              f"({self.max_num_seqs}), as vLLM requires (every running sequence decodes each iteration)")
+              f"{prefix}max_num_batched_tokens: must be >= {prefix}max_num_seqs ({self.max_num_seqs}), as vLLM "
+              f"requires, got {self.max_num_batched_tokens} (every running sequence decodes each iteration)")
         _fraction(prefix, "gpu_memory_utilization", self.gpu_memory_utilization)
         ok = isinstance(self.watermark, int | float) and 0 <= self.watermark < 1
-        _need(ok, f"{prefix}watermark must be in [0, 1), got {self.watermark!r}")
+        _need(ok, f"{prefix}watermark: must be in [0, 1), got {self.watermark!r}")
 
 
 @dataclass(frozen=True)
@@ -104,6 +120,7 @@ class KVLink:
     overlap: bool = True
 
     def validate(self, prefix: str = "disaggregation.link.") -> None:
+        """Raise ``ValueError`` naming the first bad field (``prefix`` + name)."""
         b = self.bandwidth_bytes_per_s
         _need(isinstance(b, int | float) and math.isfinite(b) and b > 0,
               f"{prefix}bandwidth_bytes_per_s must be a finite number > 0, got {b!r}")
@@ -125,12 +142,15 @@ class Disaggregation:
     prefill_router: str = "round_robin"
 
     def validate(self, prefix: str = "disaggregation.") -> None:
+        """Raise ``ValueError`` naming the first bad field (``prefix`` + name)."""
         _int_at_least(prefix, "prefill_replicas", self.prefill_replicas, 1)
         _need(self.prefill_router in ROUTERS,
               f"{prefix}prefill_router must be one of {', '.join(ROUTERS)}, got {self.prefill_router!r}")
         if self.prefill_scheduler is not None:
-            _need(isinstance(self.prefill_scheduler, ContinuousBatching),
-                  f"{prefix}prefill_scheduler must be ContinuousBatching")
+            kind = getattr(self.prefill_scheduler, "kind", None)
+            _need(kind in SCHEDULERS and SCHEDULERS[kind].prefill_pool,
+                  f"{prefix}prefill_scheduler must be a policy that can run a prefill pool "
+                  f"({', '.join(k for k, p in SCHEDULERS.items() if p.prefill_pool)}), got {kind!r}")
             self.prefill_scheduler.validate(prefix + "prefill_scheduler.")
         _check_cost(prefix + "prefill_cost", self.prefill_cost)
         self.link.validate(prefix + "link.")
@@ -148,9 +168,10 @@ class SLO:
         return cls(use_case.ttft_slo_s, use_case.tpot_slo_s)
 
     def validate(self, prefix: str = "slo.") -> None:
+        """Raise ``ValueError`` naming the first bad field (``prefix`` + name)."""
         for name in ("ttft_s", "tpot_s"):
             v = getattr(self, name)
-            _need(isinstance(v, int | float) and v > 0, f"{prefix}{name} must be a number > 0, got {v!r}")
+            _need(isinstance(v, int | float) and v > 0, f"{prefix}{name}: must be a number > 0, got {v!r}")
 
 
 @dataclass(frozen=True)
@@ -170,6 +191,7 @@ class SaturationConfig:
     stop: bool = True
 
     def validate(self, prefix: str = "saturation.") -> None:
+        """Raise ``ValueError`` naming the first bad field (``prefix`` + name)."""
         _fraction(prefix, "growth_fraction", self.growth_fraction)
         _int_at_least(prefix, "min_arrivals", self.min_arrivals, 1)
         if self.max_sim_time_s is not None:
@@ -186,6 +208,7 @@ class MemoConfig:
     context_bucket: int = 256
 
     def validate(self, prefix: str = "memo.") -> None:
+        """Raise ``ValueError`` naming the first bad bucket (``prefix`` + name)."""
         _int_at_least(prefix, "prefill_bucket", self.prefill_bucket, 1)
         _int_at_least(prefix, "context_bucket", self.context_bucket, 1)
 
@@ -210,7 +233,7 @@ class Scenario:
     """
 
     cost: StepCostModel
-    scheduler: ContinuousBatching | StaticBatching = field(default_factory=ContinuousBatching)
+    scheduler: object = field(default_factory=lambda: ContinuousBatching())  # a registered policy's config
     replicas: int = 1
     router: str = "round_robin"
     trace: Sequence[Request] | None = None
@@ -226,8 +249,9 @@ class Scenario:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
         _check_cost("cost", self.cost)
-        _need(isinstance(self.scheduler, ContinuousBatching | StaticBatching),
-              f"scheduler must be ContinuousBatching or StaticBatching, got {type(self.scheduler).__name__}")
+        kind = getattr(self.scheduler, "kind", None)
+        _need(kind in SCHEDULERS, f"scheduler must be the config of a registered policy ({', '.join(SCHEDULERS)}), "
+                                  f"got {type(self.scheduler).__name__}")
         self.scheduler.validate("scheduler.")
         _int_at_least("", "replicas", self.replicas, 1)
         _need(self.router in ROUTERS, f"router must be one of {', '.join(ROUTERS)}, got {self.router!r}")
@@ -242,8 +266,8 @@ class Scenario:
             self.slo.validate("slo.")
         _int_at_least("", "seed", self.seed, 0)
         if self.disaggregation is not None:
-            _need(isinstance(self.scheduler, ContinuousBatching),
-                  "scheduler must be ContinuousBatching when disaggregation is set")
+            _need(SCHEDULERS[kind].prefill_pool, f"scheduler.kind: {kind} cannot serve a disaggregated decode pool "
+                  f"(use one of {', '.join(k for k, p in SCHEDULERS.items() if p.prefill_pool)})")
             self.disaggregation.validate("disaggregation.")
         self.saturation.validate("saturation.")
         self.memo.validate("memo.")

@@ -81,6 +81,7 @@ class LinearStepCost:
     idle_power_w: float = 0.0
 
     def step(self, prefill_chunks, decode_contexts):
+        """Time (s) and energy (J) of one iteration of the given prefill chunks and decodes."""
         new = len(decode_contexts)
         ctx = 0
         for n, c in prefill_chunks:
@@ -93,6 +94,7 @@ class LinearStepCost:
 
 # --------------------------------------------------------------------------- expert-parallel hook
 class AllToAllCost(Protocol):
+    """Seconds of an expert-parallel all-to-all moving a given number of tokens (a protocol)."""
     def seconds(self, tokens: int) -> float:
         """All-to-all time (dispatch + combine, all MoE layers) of an iteration over ``tokens`` new tokens."""
         ...
@@ -110,6 +112,7 @@ class LinearAllToAll:
     power_w: float = 0.0
 
     def seconds(self, tokens: int) -> float:
+        """All-to-all time (s) of ``tokens`` tokens: latency plus tokens x per-token time."""
         return self.moe_layers * (self.latency_s + tokens * self.s_per_token) if tokens else 0.0
 
 
@@ -122,14 +125,17 @@ class WithAllToAll:
 
     @property
     def kv_bytes_per_token(self) -> float:
+        """KV-cache bytes per token of the wrapped model (bytes)."""
         return self.base.kv_bytes_per_token
 
     @property
     def kv_capacity_bytes(self) -> float:
+        """KV-cache capacity of one replica (bytes)."""
         return self.base.kv_capacity_bytes
 
     @property
     def price_per_hour_usd(self) -> float:
+        """Price of one replica (USD per hour)."""
         return self.base.price_per_hour_usd
 
     def __getattr__(self, name):  # optional attributes (memory_bytes, idle_power_w) pass through
@@ -138,6 +144,7 @@ class WithAllToAll:
         return getattr(self.base, name)
 
     def step(self, prefill_chunks, decode_contexts):
+        """Time (s) and energy (J) of one iteration plus its all-to-all time."""
         t, j = self.base.step(prefill_chunks, decode_contexts)
         tokens = sum(n for n, _ in prefill_chunks) + len(decode_contexts)
         extra = self.all_to_all.seconds(tokens)
@@ -172,9 +179,10 @@ class MemoizedStepCost:
         self.misses = 0
         self._cache: dict = {}
 
-    kv_bytes_per_token = property(lambda self: self.model.kv_bytes_per_token)
-    kv_capacity_bytes = property(lambda self: self.model.kv_capacity_bytes)
-    price_per_hour_usd = property(lambda self: self.model.price_per_hour_usd)
+    kv_bytes_per_token = property(lambda self: self.model.kv_bytes_per_token,
+                                  doc="KV-cache bytes per token of the wrapped model (bytes).")
+    kv_capacity_bytes = property(lambda self: self.model.kv_capacity_bytes, doc="KV-cache capacity of one replica (bytes).")
+    price_per_hour_usd = property(lambda self: self.model.price_per_hour_usd, doc="Price of one replica (USD per hour).")
 
     def cost(self, prefill_chunks: tuple[tuple[int, int], ...], n_decode: int, decode_context_sum: int
              ) -> tuple[float, float]:
@@ -209,7 +217,9 @@ class MemoizedStepCost:
         return res
 
     def step(self, prefill_chunks, decode_contexts):
+        """Time (s) and energy (J) of one iteration, from the cache when a bucketed twin was costed."""
         return self.cost(tuple(prefill_chunks), len(decode_contexts), sum(decode_contexts))
 
     def stats(self) -> dict[str, int]:
+        """Cache statistics: lookups, hits and distinct keys costed."""
         return {"hits": self.hits, "misses": self.misses, "entries": len(self._cache)}

@@ -9,6 +9,7 @@ import simpy
 
 from genz.serving.cost import MemoizedStepCost
 from genz.serving.entities import Seq
+from genz.serving.registry import make_router, register_router
 
 __all__ = ["LeastOutstandingTokens", "Replica", "RoundRobin", "make_router"]
 
@@ -38,10 +39,12 @@ class Replica:
         return ev is not None and not ev.triggered
 
     def submit(self, seq: Seq) -> None:
+        """Queue an arriving sequence and wake the replica if it sleeps."""
         self.scheduler.add(seq)
         self.wake()
 
     def wake(self) -> None:
+        """Wake a sleeping replica (new work or released blocks)."""
         ev = self._sleep
         if ev is not None and not ev.triggered:
             ev.succeed()
@@ -64,6 +67,7 @@ class Replica:
         self.token_bins[j] += tokens
 
     def run(self):
+        """The replica's simpy process: schedule, cost and complete iterations until stopped."""
         env = self.env
         sched = self.scheduler
         cost = self.memo.cost
@@ -93,11 +97,13 @@ class RoundRobin:
         self.next = 0
 
     def assign(self, seq: Seq, work: int) -> int:
+        """Index of the replica for the next request (i mod n)."""
         i = self.next
         self.next = (i + 1) % self.n
         return i
 
     def release(self, index: int, work: int) -> None:
+        """Nothing to update for round robin."""
         return None
 
 
@@ -110,18 +116,17 @@ class LeastOutstandingTokens:
         self.outstanding = [0] * n
 
     def assign(self, seq: Seq, work: int) -> int:
+        """Index of the replica for ``seq`` (the least loaded); adds its ``work`` tokens."""
         out = self.outstanding
         i = out.index(min(out))
         out[i] += work
         return i
 
     def release(self, index: int, work: int) -> None:
+        """Take ``work`` tokens off replica ``index``'s outstanding count."""
         self.outstanding[index] -= work
 
 
-def make_router(name: str, n: int):
-    if name == "round_robin":
-        return RoundRobin(n)
-    if name == "least_outstanding_tokens":
-        return LeastOutstandingTokens(n)
-    raise ValueError(f"router must be one of round_robin, least_outstanding_tokens, got {name!r}")
+register_router("round_robin", RoundRobin, "replica i mod n for the i-th request")
+register_router("least_outstanding_tokens", LeastOutstandingTokens,
+                "the replica with the fewest prompt and output tokens still to process")

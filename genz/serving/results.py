@@ -29,6 +29,7 @@ __all__ = ["Percentiles", "ServingResult", "Summary"]
 
 @dataclass(frozen=True)
 class Percentiles:
+    """Mean, median, 90th and 99th percentile of a quantity (its unit: seconds for latencies)."""
     mean: float
     p50: float
     p90: float
@@ -46,6 +47,7 @@ class Percentiles:
 
 @dataclass(frozen=True)
 class Summary:
+    """Headline figures of a serving run (SI units: s, requests/s, tokens/s, J, USD)."""
     requests: int = 0
     completed: int = 0
     dropped: int = 0
@@ -90,10 +92,12 @@ class ServingResult:
 
     @property
     def saturated(self) -> bool:
+        """True when the run could not keep up with its arrivals."""
         return self.summary.saturated
 
     @property
     def feasible(self) -> bool:
+        """False when the scenario was impossible and not simulated."""
         return self.summary.feasible
 
 

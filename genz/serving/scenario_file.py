@@ -22,13 +22,13 @@ Schema (YAML; TOML uses the same keys as tables)::
     tp: 1                            # tensor-, pipeline-, expert-parallel sizes of one replica
     pp: 1
     ep: 1
-    runtime: vllm                    # vllm | plain-pytorch | hf-transformers
+    runtime: vllm                    # vllm | sglang | trt-llm | plain-pytorch | hf-transformers
     cuda_graphs: true
     replicas: 2
     router: round_robin              # round_robin | least_outstanding_tokens
     seed: 0
-    scheduler:
-      kind: continuous               # continuous | static
+    scheduler:                       # defaults: the policy's config (genz/serving/config.py)
+      kind: continuous               # a registered policy: continuous | static | ...
       max_num_seqs: 256              # continuous only
       max_num_batched_tokens: 8192   # continuous only
       chunked_prefill: true          # continuous only
@@ -51,8 +51,9 @@ Schema (YAML; TOML uses the same keys as tables)::
     disaggregation:                  # Splitwise: a prefill pool ships KV caches to the replicas above
       prefill_replicas: 1
       hardware: h100-sxm             # model, precision, tp, pp, ep, runtime default to the replica's
-      link: ib-ndr400                # a link name, or {bandwidth_bytes_per_s: .., latency_s: ..}
-      link_count: 1                  # parallel links per prefill replica (e.g. 8 NICs of a DGX)
+      link: ib-ndr400                # a link name, or {bandwidth_bytes_per_s: .., latency_s: ..};
+                                     #   default: the prefill hardware's scale-out link
+      link_count: 8                  # parallel links per prefill replica; default tp x pp (a NIC per GPU)
       overlap: true                  # stream KV layer by layer during the last prefill iteration
       router: round_robin
       scheduler: {max_num_batched_tokens: 2048}   # prefill pool's continuous scheduler (overrides)
@@ -64,28 +65,19 @@ Schema (YAML; TOML uses the same keys as tables)::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import math
 import tomllib
 from pathlib import Path
 
-from genz.serving.config import (
-    ROUTERS,
-    SLO,
-    ContinuousBatching,
-    Disaggregation,
-    KVLink,
-    MemoConfig,
-    SaturationConfig,
-    Scenario,
-    StaticBatching,
-)
+from genz.serving.build import build_scenario, fit_problem
+from genz.serving.config import Scenario
+from genz.serving.registry import ROUTERS, SCHEDULERS, scheduler_config, scheduler_knobs
 
 __all__ = ["DEFAULTS", "build_scenario", "fit_problem", "load_file", "load_scenario", "merge", "resolve"]
 
 _ENGINE_KEYS = ("model", "hardware", "precision", "tp", "pp", "ep", "runtime", "cuda_graphs")
-_CONTINUOUS = ("max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "watermark")
-_STATIC = ("batch_size", "pad_to_longest")
 _GENERATED = ("rate_per_s", "arrival", "cv", "prompt", "output", "length_sigma")
 ARRIVALS = ("poisson", "gamma", "fixed")
 
@@ -100,9 +92,7 @@ DEFAULTS: dict = {
     "replicas": 1,
     "router": "round_robin",
     "seed": 0,
-    "scheduler": {"kind": "continuous", "max_num_seqs": 256, "max_num_batched_tokens": 8192,
-                  "chunked_prefill": True, "watermark": 0.01, "batch_size": 8, "pad_to_longest": True,
-                  "block_size": 16, "gpu_memory_utilization": 0.9},
+    "scheduler": {"kind": "continuous"},  # each policy's knob defaults live in its config dataclass
     "workload": {"use_case": None, "rate_per_s": 4.0, "requests": 1000, "arrival": "poisson", "cv": 1.0,
                  "prompt": None, "output": None, "length_sigma": 0.0, "trace": None},
     "slo": None,
@@ -120,8 +110,7 @@ bucket is 2 tokens, not MemoConfig's 16: measured on llama-3-8b / H100 (benchmar
 
 _DISAGG_KEYS = ("prefill_replicas", "link", "link_count", "overlap", "router", "scheduler") + _ENGINE_KEYS
 _TOP_KEYS = tuple(DEFAULTS)
-_SECTIONS = {"scheduler": ("kind", "block_size", "gpu_memory_utilization") + _CONTINUOUS + _STATIC,
-             "workload": ("use_case", "requests", "trace") + _GENERATED,
+_SECTIONS = {"workload": ("use_case", "requests", "trace") + _GENERATED,
              "slo": ("ttft_s", "tpot_s"),
              "disaggregation": _DISAGG_KEYS,
              "memo": tuple(DEFAULTS["memo"]),
@@ -287,19 +276,6 @@ def _parse_length(field: str, v, base_dir: Path | None) -> dict:
     return out
 
 
-def _length(d: dict):
-    from workloads.requests import Empirical, Fixed, LogNormal, Uniform
-
-    kind = d["dist"]
-    if kind == "fixed":
-        return Fixed(d["tokens"])
-    if kind == "uniform":
-        return Uniform(d["low"], d["high"])
-    if kind == "lognormal":
-        return LogNormal(d["mean"], d["sigma"], max_tokens=d.get("max_tokens"))
-    return Empirical.from_file(d["file"], d.get("column"))
-
-
 # --------------------------------------------------------------------------- resolve
 def _engine(where: str, raw: dict, base: dict) -> dict:
     out = {}
@@ -315,34 +291,37 @@ def _engine(where: str, raw: dict, base: dict) -> dict:
     return out
 
 
-def _scheduler(where: str, raw: dict, base: dict, kinds=("continuous", "static")) -> dict:
-    _check_keys(where.rstrip("."), raw, _SECTIONS["scheduler"])
+def scheduler_keys() -> tuple[str, ...]:
+    """Keys a ``scheduler`` section may hold: ``kind`` and every registered policy's knobs."""
+    keys = ["kind"]
+    for kind in SCHEDULERS:
+        keys += [k for k in scheduler_knobs(kind) if k not in keys]
+    return tuple(keys)
+
+
+def _coerce(cfg_cls, name: str, v):
+    """Integral floats become ints for int knobs (YAML and TOML write 256.0 as well as 256)."""
+    f = {x.name: x for x in dataclasses.fields(cfg_cls)}.get(name)
+    if f is not None and "int" in str(f.type) and "float" not in str(f.type) and isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def _scheduler(where: str, raw: dict, base: dict, prefill_pool: bool = False) -> dict:
+    """A scheduler section: ``kind`` (a registered policy) and its knobs, defaults from the policy's
+    config (or from ``base``, a resolved section of the same kind), checked by the config."""
+    _check_keys(where.rstrip("."), raw, scheduler_keys())
+    kinds = tuple(k for k, p in SCHEDULERS.items() if p.prefill_pool or not prefill_pool)
     kind = _choice(f"{where}kind", raw.get("kind", base.get("kind", "continuous")), kinds)
-    other = _STATIC if kind == "continuous" else _CONTINUOUS
-    wrong = [k for k in other if k in raw]
+    allowed = scheduler_knobs(kind)
+    wrong = [k for k in raw if k != "kind" and k not in allowed]
     if wrong:
-        mine = _CONTINUOUS if kind == "continuous" else _STATIC
-        _fail(f"{where}{wrong[0]}", f"not a knob of the {kind} scheduler (it takes {', '.join(mine)}, "
-                                    "block_size, gpu_memory_utilization)")
-    s = {k: raw.get(k, base[k]) for k in _SECTIONS["scheduler"] if k in base}
-    s["kind"] = kind
-    out = {"kind": kind, "block_size": _int(f"{where}block_size", s["block_size"]),
-           "gpu_memory_utilization": _num(f"{where}gpu_memory_utilization", s["gpu_memory_utilization"], 0, hi=1)}
-    if kind == "continuous":
-        out["max_num_seqs"] = _int(f"{where}max_num_seqs", s["max_num_seqs"])
-        out["max_num_batched_tokens"] = _int(f"{where}max_num_batched_tokens", s["max_num_batched_tokens"])
-        if out["max_num_batched_tokens"] < out["max_num_seqs"]:
-            _fail(f"{where}max_num_batched_tokens", f"must be >= {where}max_num_seqs ({out['max_num_seqs']}), "
-                  f"as vLLM requires, got {out['max_num_batched_tokens']}")
-        out["chunked_prefill"] = _bool(f"{where}chunked_prefill", s["chunked_prefill"])
-        w = s["watermark"]
-        if not (isinstance(w, int | float) and not isinstance(w, bool) and 0 <= w < 1):
-            _fail(f"{where}watermark", f"must be a number in [0, 1), got {w!r}")
-        out["watermark"] = float(w)
-    else:
-        out["batch_size"] = _int(f"{where}batch_size", s["batch_size"])
-        out["pad_to_longest"] = _bool(f"{where}pad_to_longest", s["pad_to_longest"])
-    return out
+        _fail(f"{where}{wrong[0]}", f"not a knob of the {kind} scheduler (it takes {', '.join(allowed)})")
+    inherited = {k: v for k, v in base.items() if k in allowed} if base.get("kind") == kind else {}
+    cfg_cls = SCHEDULERS[kind].config
+    knobs = {**inherited, **{k: _coerce(cfg_cls, k, v) for k, v in raw.items() if k != "kind"}}
+    cfg = scheduler_config(kind, where, **knobs)
+    return {"kind": kind, **dataclasses.asdict(cfg)}
 
 
 def _workload(raw: dict, base_dir: Path | None) -> dict:
@@ -397,6 +376,19 @@ def _link(raw) -> dict:
             "latency_s": _num("disaggregation.link.latency_s", raw.get("latency_s", 0.0), 0.0, lo_open=False)}
 
 
+def _scale_out_link(hardware: str) -> str:
+    """The link a prefill replica ships KV caches over by default: the scale-out NIC named in its
+    hardware's data file (its scale-up link when it names none)."""
+    from hwmodels.device import scale_out_link
+    from hwmodels.registry import load_device
+
+    link = scale_out_link(load_device(hardware))
+    if link is None:
+        _fail("disaggregation.link", f"{hardware} names no scale-out link in its data file; give one "
+                                     "(a link name from hwmodels/data/links, or {bandwidth_bytes_per_s, latency_s})")
+    return link.name
+
+
 def resolve(raw: dict, base_dir: str | Path | None = None) -> dict:
     """Check a scenario mapping and fill in the defaults; returns the complete, normalized mapping
     (the ``inputs`` of ``genz simulate --json``). Paths are resolved against ``base_dir``."""
@@ -405,7 +397,7 @@ def resolve(raw: dict, base_dir: str | Path | None = None) -> dict:
     out: dict = {"name": str(raw.get("name") or "")}
     out.update(_engine("", raw, DEFAULTS))
     out["replicas"] = _int("replicas", raw.get("replicas", DEFAULTS["replicas"]))
-    out["router"] = _choice("router", raw.get("router", DEFAULTS["router"]), ROUTERS)
+    out["router"] = _choice("router", raw.get("router", DEFAULTS["router"]), tuple(ROUTERS))
     out["seed"] = _int("seed", raw.get("seed", DEFAULTS["seed"]), 0)
     out["scheduler"] = _scheduler("scheduler.", raw.get("scheduler") or {}, DEFAULTS["scheduler"])
     out["workload"] = _workload(raw.get("workload") or {}, base)
@@ -427,16 +419,18 @@ def resolve(raw: dict, base_dir: str | Path | None = None) -> dict:
     dis = raw.get("disaggregation")
     if dis is not None:
         _check_keys("disaggregation", dis, _SECTIONS["disaggregation"])
-        if out["scheduler"]["kind"] != "continuous":
-            _fail("scheduler.kind", "must be continuous when disaggregation is set")
+        if not SCHEDULERS[out["scheduler"]["kind"]].prefill_pool:
+            pools = ", ".join(k for k, p in SCHEDULERS.items() if p.prefill_pool)
+            _fail("scheduler.kind", f"must be one of {pools} when disaggregation is set")
         d = {"prefill_replicas": _int("disaggregation.prefill_replicas", dis.get("prefill_replicas", 1))}
         d.update(_engine("disaggregation.", dis, out))
-        d["link"] = _link(dis.get("link", "ib-ndr400"))
-        d["link_count"] = _int("disaggregation.link_count", dis.get("link_count", 1))
+        d["link"] = _link(dis.get("link") or _scale_out_link(d["hardware"]))
+        # one NIC per GPU (DGX-style): each prefill GPU ships its own shard of the KV cache
+        d["link_count"] = _int("disaggregation.link_count", dis.get("link_count", d["tp"] * d["pp"]))
         d["overlap"] = _bool("disaggregation.overlap", dis.get("overlap", True))
-        d["router"] = _choice("disaggregation.router", dis.get("router", "round_robin"), ROUTERS)
+        d["router"] = _choice("disaggregation.router", dis.get("router", "round_robin"), tuple(ROUTERS))
         d["scheduler"] = _scheduler("disaggregation.scheduler.", dis.get("scheduler") or {}, out["scheduler"],
-                                    kinds=("continuous",))
+                                    prefill_pool=True)
         out["disaggregation"] = d
     else:
         out["disaggregation"] = None
@@ -456,93 +450,6 @@ def resolve(raw: dict, base_dir: str | Path | None = None) -> dict:
     }
     out["window_s"] = None if raw.get("window_s") is None else _num("window_s", raw["window_s"])
     return out
-
-
-# --------------------------------------------------------------------------- build
-def _cost(e: dict, max_batched_tokens: int):
-    from genz.stepcost import EngineStepCost
-
-    return EngineStepCost(e["model"], e["hardware"], e["precision"], tp=e["tp"], pp=e["pp"], ep=e["ep"],
-                          cuda_graphs=e["cuda_graphs"], runtime=e["runtime"], max_batched_tokens=max_batched_tokens)
-
-
-def _sched_obj(s: dict):
-    if s["kind"] == "static":
-        return StaticBatching(batch_size=s["batch_size"], pad_to_longest=s["pad_to_longest"],
-                              block_size=s["block_size"], gpu_memory_utilization=s["gpu_memory_utilization"])
-    return ContinuousBatching(max_num_seqs=s["max_num_seqs"], max_num_batched_tokens=s["max_num_batched_tokens"],
-                              chunked_prefill=s["chunked_prefill"], block_size=s["block_size"],
-                              gpu_memory_utilization=s["gpu_memory_utilization"], watermark=s["watermark"])
-
-
-def _batched_tokens(s: dict) -> int:
-    # activation reserve of EngineStepCost: the largest iteration the scheduler can build
-    return s["max_num_batched_tokens"] if s["kind"] == "continuous" else 8192
-
-
-def _requests(w: dict):
-    from workloads.requests import (
-        FixedRateArrivals,
-        GammaArrivals,
-        PoissonArrivals,
-        WorkloadSpec,
-        read_trace,
-    )
-
-    if w.get("trace"):
-        reqs = read_trace(w["trace"])
-        if w.get("requests"):
-            reqs = reqs[: w["requests"]]
-        if not reqs:
-            _fail("workload.trace", f"{w['trace']} holds no requests")
-        return reqs, None
-    rate = w["rate_per_s"]
-    proc = {"poisson": lambda: PoissonArrivals(rate), "gamma": lambda: GammaArrivals(rate, w["cv"]),
-            "fixed": lambda: FixedRateArrivals(rate)}[w["arrival"]]()
-    return None, WorkloadSpec(w["requests"], proc, _length(w["prompt"]), _length(w["output"]))
-
-
-def build_scenario(spec: dict) -> Scenario:
-    """A :class:`Scenario` on :class:`~genz.stepcost.EngineStepCost` from a :func:`resolve`-d mapping."""
-    sched = spec["scheduler"]
-    trace, workload = _requests(spec["workload"])
-    slo = None if spec["slo"] is None else SLO(spec["slo"]["ttft_s"], spec["slo"]["tpot_s"])
-    dis = None
-    d = spec["disaggregation"]
-    if d is not None:
-        link = d["link"]
-        dis = Disaggregation(prefill_cost=_cost(d, _batched_tokens(d["scheduler"])),
-                             prefill_replicas=d["prefill_replicas"],
-                             link=KVLink(link["bandwidth_bytes_per_s"] * d["link_count"], link["latency_s"],
-                                         overlap=d["overlap"]),
-                             prefill_scheduler=_sched_obj(d["scheduler"]), prefill_router=d["router"])
-    sat = spec["saturation"]
-    return Scenario(cost=_cost(spec, _batched_tokens(sched)), scheduler=_sched_obj(sched),
-                    replicas=spec["replicas"], router=spec["router"], trace=trace, workload=workload, slo=slo,
-                    seed=spec["seed"], disaggregation=dis,
-                    saturation=SaturationConfig(**sat), memo=MemoConfig(**spec["memo"]), window_s=spec["window_s"],
-                    name=spec["name"])
-
-
-def fit_problem(spec: dict) -> str:
-    """Why the model cannot be served as specified ('' when its weights fit): the weights of the most
-    loaded device against its memory, for the replicas and for the prefill pool."""
-    from genz.memory import weight_bytes_per_device
-    from hwmodels.registry import load_device
-    from workloads import Precision, load_model
-
-    pools = [("", spec)]
-    if spec["disaggregation"] is not None:
-        pools.append(("prefill pool: ", spec["disaggregation"]))
-    for label, e in pools:
-        m = load_model(e["model"])
-        w = weight_bytes_per_device(m, Precision.parse(e["precision"]), e["tp"], e["pp"], e["ep"])
-        mem = load_device(e["hardware"]).memory_bytes
-        if w >= mem:
-            return (f"{label}model does not fit: {m.name} {e['precision']} weights need {w / 1e9:.1f} GB per device "
-                    f"with tp={e['tp']} pp={e['pp']} ep={e['ep']}, and {e['hardware']} has {mem / 1e9:.1f} GB; "
-                    "raise tp/pp (or ep for MoE) or use a lower precision")
-    return ""
 
 
 def load_scenario(path: str | Path | None = None, overrides: dict | None = None) -> tuple[Scenario, dict]:

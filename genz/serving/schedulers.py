@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from genz.serving.config import ContinuousBatching, StaticBatching
 from genz.serving.entities import Seq, blocks_for
+from genz.serving.registry import make_scheduler, register_scheduler
 
-__all__ = ["ContinuousScheduler", "StaticScheduler", "make_scheduler", "num_kv_blocks"]
+__all__ = ["ContinuousScheduler", "Scheduler", "StaticScheduler", "make_scheduler", "num_kv_blocks"]
 
 Plan = tuple[tuple[tuple[int, int], ...], int, int]  # (prefill chunks, decode count, decode context sum)
 
@@ -38,6 +40,42 @@ def num_kv_blocks(cost, block_size: int, gpu_memory_utilization: float) -> int:
 
 def _nothing(*_args) -> None:
     return None
+
+
+@runtime_checkable
+class Scheduler(Protocol):
+    """What the simulation asks of a replica's scheduler (the contract a new policy implements).
+
+    The replica calls :meth:`add` when a request arrives, :meth:`schedule` when it is free (``None``:
+    nothing to run, it sleeps until the next :meth:`add`), and :meth:`complete` when the iteration's
+    time has passed; the scheduler then calls the hooks ``on_first_token(seq, now)``,
+    ``on_finish(seq, now)`` and, in a prefill-only pool, ``on_prefilled(seq, now, start, blocks)``.
+    ``never_fits`` says why a request can never run here ('' when it can: such requests are dropped
+    with that reason). The counters are tokens produced (``tokens_out``), prompt tokens computed
+    (``prefill_tokens``, recomputation included), decode tokens and preemptions.
+    """
+
+    waiting: object
+    running: object
+    tokens_out: int
+    prefill_tokens: int
+    decode_tokens: int
+    preemptions: int
+
+    def add(self, seq: Seq) -> None:
+        """Queue an arriving sequence."""
+
+    def schedule(self, now: float) -> Plan | None:
+        """The next iteration's plan (prefill chunks, decodes, context sum), or None when idle."""
+
+    def complete(self, now: float, start: float) -> None:
+        """Finish the iteration planned last, started at ``start`` (s) and ending at ``now`` (s)."""
+
+    def never_fits(self, seq: Seq) -> str:
+        """Why ``seq`` can never run here ('' when it can)."""
+
+    def release(self, blocks: int) -> None:
+        """Blocks handed back later (a prefill replica's KV once it is on the wire)."""
 
 
 class _Base:
@@ -169,6 +207,7 @@ class ContinuousScheduler(_Base):
 
     # ------------------------------------------------------------------ one iteration
     def schedule(self, now: float) -> Plan | None:
+        """The next iteration's plan (prefill chunks, decodes, context sum), or None when idle."""
         bs = self.block_size
         running = self.running
         waiting = self.waiting
@@ -315,6 +354,7 @@ class StaticScheduler(_Base):
         self._ctx0 = 0
 
     def never_fits(self, seq: Seq) -> str:
+        """Why ``seq`` can never run here ('' when it can)."""
         need = blocks_for(seq.prompt + seq.output, self.block_size)
         if need > self.num_blocks:
             return (f"kv_cache: prompt + output ({seq.prompt + seq.output} tokens) needs {need} blocks, "
@@ -322,6 +362,7 @@ class StaticScheduler(_Base):
         return ""
 
     def schedule(self, now: float) -> Plan | None:
+        """The next iteration's plan (a padded batch's prefill, or its decode), or None when idle."""
         bs = self.block_size
         if not self.batch:
             waiting = self.waiting
@@ -358,6 +399,7 @@ class StaticScheduler(_Base):
         return (), n, self._ctx0 + n * (self._step - 1)
 
     def complete(self, now: float, start: float) -> None:
+        """Finish the iteration planned last, started at ``start`` (s) and ending at ``now`` (s)."""
         batch = self.batch
         if self._step == 0:
             for s in batch:
@@ -386,7 +428,10 @@ class StaticScheduler(_Base):
             self.free = self.num_blocks
 
 
-def make_scheduler(cfg: ContinuousBatching | StaticBatching, num_blocks: int, prefill_only: bool = False):
-    if isinstance(cfg, StaticBatching):
-        return StaticScheduler(cfg, num_blocks)
-    return ContinuousScheduler(cfg, num_blocks, prefill_only)
+register_scheduler(
+    "continuous", ContinuousBatching, lambda cfg, blocks, prefill_only: ContinuousScheduler(cfg, blocks, prefill_only),
+    "vLLM-style iteration-level batching, paged KV cache, preemption by recomputation, chunked prefill",
+    prefill_pool=True)
+register_scheduler(
+    "static", StaticBatching, lambda cfg, blocks, prefill_only: StaticScheduler(cfg, blocks),
+    "HuggingFace-pipelines static batches, padded to the longest prompt and output")

@@ -14,9 +14,49 @@ import click
 from interfaces.cli.common import BadInput
 from workloads.errors import MissingDependency, RunFailed
 
+#: command -> (module under interfaces.cli, attribute); a module is imported only when one of its
+#: commands runs (or for ``genz --help``), so ``genz predict`` does not pay for the serving simulation
+COMMANDS: dict[str, tuple[str, str]] = {
+    "predict": ("predict_cmds", "predict"), "list": ("predict_cmds", "list_cmd"), "sweep": ("predict_cmds", "sweep"),
+    "simulate": ("serving_cmds", "simulate"),
+    "tune": ("optimizer_cmds", "tune"), "plan": ("optimizer_cmds", "plan"), "place": ("optimizer_cmds", "place"),
+    "report": ("report_cmds", "report"), "dashboard": ("report_cmds", "dashboard"), "doctor": ("report_cmds", "doctor"),
+    "calibrate": ("validation_cmds", "calibrate"), "validate": ("validation_cmds", "validate"),
+}
+
+
+def _plugins() -> None:
+    """Load users' plugins (GENZ_PLUGINS, genz.plugins entry points) before any command is built, so
+    their policies, routers and device families appear in its options."""
+    import os
+    from importlib.metadata import entry_points
+
+    if not os.environ.get("GENZ_PLUGINS") and not entry_points(group="genz.plugins"):
+        return
+    from genz.plugins import load_plugins
+
+    try:
+        load_plugins()
+    except ValueError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+
 
 class GenzGroup(click.Group):
-    """A click group that turns ``ValueError`` from the engine into exit code 2."""
+    """A click group that loads command modules on demand and turns ``ValueError`` from the engine
+    into exit code 2."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name not in self.commands and name in COMMANDS:
+            import importlib
+
+            _plugins()
+            module, attr = COMMANDS[name]
+            self.add_command(getattr(importlib.import_module(f"interfaces.cli.{module}"), attr), name)
+        return self.commands.get(name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -39,24 +79,3 @@ def main() -> None:
       genz list models
       genz sweep --model llama-3-8b --hardware h100,h200 --batch 1:256:x2 --out sweep.csv
     """
-
-
-def _register_all() -> None:
-    from interfaces.cli import predict_cmds
-
-    predict_cmds.register(main)
-    for name in ("validation_cmds", "serving_cmds", "optimizer_cmds", "report_cmds"):
-        try:
-            module = __import__(f"interfaces.cli.{name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"interfaces.cli.{name}":
-                raise
-            continue
-        module.register(main)
-
-
-_register_all()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import click
 
+from genz.serving.registry import SCHEDULERS
 from interfaces.cli.common import BadInput, check_writable, echo_json, in_range, progress_bar
+from optimizers.search.objective import METRICS
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -47,7 +49,7 @@ def _list(text: str | None, flag: str, kind=int) -> tuple | None:
         if not vals:
             raise BadInput(f"{flag}: no values given")
         return vals
-    from genz.sweep import parse_values
+    from interfaces.cli.values import parse_values
 
     vals = parse_values(text, flag)
     bad = [v for v in vals if not isinstance(v, int)]
@@ -138,8 +140,8 @@ def _check_workers(workers):
 @click.option("--min-attainment", type=float, default=0.9, show_default=True,
               help="Share of requests that must meet the SLO for a configuration to count (runs with --rate).")
 @click.option("--objective", default="throughput", show_default=True,
-              help="throughput, goodput, cost, capacity, throughput_per_gpu, capacity_per_gpu, energy, p99_ttft, "
-                   "p99_tpot, p99_e2e; two or more comma-separated for a Pareto front (e.g. throughput,p99_tpot).")
+              help=", ".join(METRICS) + "; two or more comma-separated for a Pareto front (e.g. "
+                   "throughput,p99_tpot).")
 @click.option("--max-num-seqs", default=None, help="Values to try, e.g. 32,64,128,256 or 16:512:x2 [vLLM: 256].")
 @click.option("--max-num-batched-tokens", default=None, help="Values to try [vLLM: 8192].")
 @click.option("--chunked-prefill", default=None, help="on,off [on].")
@@ -147,11 +149,14 @@ def _check_workers(workers):
 @click.option("--gpu-memory-utilization", default=None, help="Fractions, e.g. 0.85,0.9,0.95 [0.9].")
 @click.option("--tp", default=None, help="Tensor-parallel sizes [1].")
 @click.option("--pp", default=None, help="Pipeline-parallel sizes [1].")
+@click.option("--ep", default=None, help="Expert-parallel sizes (MoE models) [1].")
 @click.option("--replicas", default=None, help="Data-parallel replicas [1].")
 @click.option("--hardware", default="h100", show_default=True, help="GPU types, comma-separated.")
-@click.option("--scheduler", default=None, help="continuous (vLLM), static (HF pipelines), or both [continuous].")
+@click.option("--scheduler", default=None,
+              help="Scheduling policies to try, comma-separated: " + ", ".join(SCHEDULERS) + " [continuous].")
 @click.option("--batch-size", default=None, help="Static batch sizes (with --scheduler static) [1].")
-@click.option("--max-gpus", type=int, default=None, help="Skip configurations using more GPUs (tp x pp x replicas).")
+@click.option("--max-gpus", type=int, default=None,
+              help="Skip configurations using more GPUs (max(tp, ep) x pp x replicas).")
 @click.option("--sampler", default="tpe", show_default=True, type=click.Choice(["grid", "random", "tpe", "nsga2"]))
 @click.option("--trials", type=int, default=None, help="Trials in the study (default: the grid size for grid, else 50).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -166,7 +171,7 @@ def _check_workers(workers):
 @click.option("--force", is_flag=True, help="Overwrite --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the results file's content).")
 def tune(model, precision, use_case, rate, requests, length_sigma, slo_ttft, slo_tpot, min_attainment, objective,
-         max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, gpu_memory_utilization, tp, pp, replicas,
+         max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, gpu_memory_utilization, tp, pp, ep, replicas,
          hardware, scheduler, batch_size, max_gpus, sampler, trials, seed, workers, ray_address, storage, study_name,
          prices, runtime, out, force, as_json):
     """Search serving knobs for the best throughput, goodput, cost or capacity under SLOs.
@@ -196,7 +201,7 @@ def tune(model, precision, use_case, rate, requests, length_sigma, slo_ttft, slo
         "chunked_prefill": _list(chunked_prefill, "--chunked-prefill", bool),
         "block_size": _list(block_size, "--block-size"),
         "gpu_memory_utilization": _list(gpu_memory_utilization, "--gpu-memory-utilization", float),
-        "tp": _list(tp, "--tp"), "pp": _list(pp, "--pp"), "replicas": _list(replicas, "--replicas"),
+        "tp": _list(tp, "--tp"), "pp": _list(pp, "--pp"), "ep": _list(ep, "--ep"), "replicas": _list(replicas, "--replicas"),
         "hardware": _list(hardware, "--hardware", str), "scheduler": _list(scheduler, "--scheduler", str),
         "batch_size": _list(batch_size, "--batch-size"),
     }

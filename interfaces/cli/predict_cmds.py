@@ -219,8 +219,9 @@ def sweep(models, hardware, batch, prompt, output, precision, kv_cache_dtype, tp
     """
     import time
 
-    from genz.sweep import iter_sweep, parse_values, sweep_groups
+    from genz.sweep import iter_sweep, sweep_groups
     from interfaces.cli.sweep_output import SweepOutput
+    from interfaces.cli.values import parse_values
     from workloads import Precision, load_model
 
     if not (out.endswith(".csv") or out.endswith(".parquet")):

@@ -9,7 +9,26 @@ from pathlib import Path
 
 import click
 
+from genz.serving.registry import ROUTERS, SCHEDULERS, all_knobs
 from interfaces.cli.common import BadInput, check_writable, echo_json, progress_bar
+
+
+def scheduler_options(f):
+    """One option per knob of the registered scheduling policies (``--max-num-seqs``,
+    ``--chunked-prefill/--no-chunked-prefill``...), typed from the policy configs."""
+    for knob in reversed(list(all_knobs().values())):
+        flag = knob.name.replace("_", "-")
+        defaults = ", ".join(f"{k} {v}" for k, v in knob.defaults.items())
+        text = f"{knob.help} [{defaults}]" if knob.help else f"[{defaults}]"
+        if knob.type == "bool":
+            f = click.option(f"--{flag}/--no-{flag}", knob.name, default=None, help=text)(f)
+        elif knob.type == "int":
+            f = click.option(f"--{flag}", knob.name, type=int, callback=_at_least(flag, 1), help=text)(f)
+        elif knob.type == "float":
+            f = click.option(f"--{flag}", knob.name, type=float, help=text)(f)
+        else:
+            f = click.option(f"--{flag}", knob.name, help=text)(f)
+    return f
 
 
 def _at_least(name: str, lo: float, integer: bool = True):
@@ -33,10 +52,7 @@ _FLAG_PATHS = {
     "name": ("name",), "model": ("model",), "hardware": ("hardware",), "precision": ("precision",),
     "tp": ("tp",), "pp": ("pp",), "ep": ("ep",), "runtime": ("runtime",), "replicas": ("replicas",),
     "router": ("router",), "seed": ("seed",),
-    "scheduler": ("scheduler", "kind"), "max_num_seqs": ("scheduler", "max_num_seqs"),
-    "max_num_batched_tokens": ("scheduler", "max_num_batched_tokens"),
-    "chunked_prefill": ("scheduler", "chunked_prefill"), "block_size": ("scheduler", "block_size"),
-    "gpu_memory_utilization": ("scheduler", "gpu_memory_utilization"), "batch_size": ("scheduler", "batch_size"),
+    "scheduler": ("scheduler", "kind"),
     "use_case": ("workload", "use_case"), "rate": ("workload", "rate_per_s"), "requests": ("workload", "requests"),
     "prompt": ("workload", "prompt"), "output": ("workload", "output"), "arrival": ("workload", "arrival"),
     "cv": ("workload", "cv"), "trace": ("workload", "trace"),
@@ -45,6 +61,7 @@ _FLAG_PATHS = {
     "prefill_tp": ("disaggregation", "tp"), "link": ("disaggregation", "link"),
     "link_count": ("disaggregation", "link_count"),
 }
+_FLAG_PATHS.update({k: ("scheduler", k) for k in all_knobs()})  # one flag per registered policy knob
 _GENERATED_FLAGS = ("use_case", "rate", "prompt", "output", "arrival", "cv")
 
 
@@ -93,9 +110,13 @@ def _pct_row(p) -> str:
 def _describe(spec: dict) -> str:
     par = f"tp {spec['tp']} pp {spec['pp']} ep {spec['ep']}"
     s = spec["scheduler"]
-    sched = (f"continuous (max_num_seqs {s['max_num_seqs']}, {s['max_num_batched_tokens']} tokens, "
-             f"chunked prefill {'on' if s['chunked_prefill'] else 'off'})" if s["kind"] == "continuous"
-             else f"static (batch {s['batch_size']})")
+    if s["kind"] == "continuous":
+        sched = (f"continuous (max_num_seqs {s['max_num_seqs']}, {s['max_num_batched_tokens']} tokens, "
+                 f"chunked prefill {'on' if s['chunked_prefill'] else 'off'})")
+    elif s["kind"] == "static":
+        sched = f"static (batch {s['batch_size']})"
+    else:
+        sched = f"{s['kind']} (" + ", ".join(f"{k} {v}" for k, v in s.items() if k != "kind") + ")"
     text = f"{spec['model']} {spec['precision']} on {spec['replicas']} x {spec['hardware']} ({par}), {sched}"
     d = spec["disaggregation"]
     if d is not None:
@@ -180,15 +201,11 @@ def _print_table(spec: dict, s, wall: float) -> None:
 @click.option("--runtime", help="vllm, sglang, trt-llm, plain-pytorch or hf-transformers [vllm].")
 @click.option("--replicas", type=int, callback=_at_least("replicas", 1),
               help="Replicas (the decode pool when disaggregated) [1].")
-@click.option("--router", type=click.Choice(["round_robin", "least_outstanding_tokens"]), help="[round_robin]")
-@click.option("--scheduler", type=click.Choice(["continuous", "static"]),
-              help="vLLM-style continuous batching or static (HF pipelines) batching [continuous].")
-@click.option("--max-num-seqs", type=int, callback=_at_least("max-num-seqs", 1), help="[256]")
-@click.option("--max-num-batched-tokens", type=int, callback=_at_least("max-num-batched-tokens", 1), help="[8192]")
-@click.option("--chunked-prefill/--no-chunked-prefill", default=None, help="[chunked]")
-@click.option("--block-size", type=int, callback=_at_least("block-size", 1), help="KV block size, tokens [16].")
-@click.option("--gpu-memory-utilization", type=float, callback=_positive("gpu-memory-utilization"), help="Fraction of memory vLLM may use [0.9].")
-@click.option("--batch-size", type=int, callback=_at_least("batch-size", 1), help="Static batch size [8].")
+@click.option("--router", type=click.Choice(list(ROUTERS)),
+              help="; ".join(f"{k}: {r.description}" for k, r in ROUTERS.items()) + " [round_robin]")
+@click.option("--scheduler", type=click.Choice(list(SCHEDULERS)),
+              help="; ".join(f"{k}: {p.description}" for k, p in SCHEDULERS.items()) + " [continuous]")
+@scheduler_options
 @click.option("--use-case", help="chatbot, question_answering, summarization, code_generation, rag, reasoning: "
                                  "lengths and SLO [chatbot].")
 @click.option("--rate", type=float, callback=_positive("rate"), help="Arrivals per second [4].")

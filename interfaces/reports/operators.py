@@ -62,7 +62,7 @@ def _bandwidth(device) -> float | None:
 
 def step_operators(pred: dict, profile: str | None = "auto") -> StepOperators:
     """Rows of the prefill and decode steps of a prediction dict (``Prediction.to_dict()``)."""
-    import genz
+    from genz.predict import step_tables
     from hwmodels.optable import OpCosts
     from hwmodels.registry import load_device
     from workloads import Precision, load_model
@@ -72,18 +72,19 @@ def step_operators(pred: dict, profile: str | None = "auto") -> StepOperators:
         raise ValueError(f"prediction: missing inputs {missing} needed to draw its operators")
     device = load_device(pred["hardware"], profile)
     model, precision = load_model(pred["model"]), Precision.parse(pred["precision"])
-    B, S, out = float(pred["batch"]), float(pred["prompt"]), float(pred["output"])
-    pp = int(pred["pp"])
-    b = B / min(B, pp)  # one micro-batch per stage, as genz.predict.evaluate
-    ctx = S + max(out - 2, 0) / 2
+    tables = step_tables(model, precision, pred["batch"], pred["prompt"], pred["output"], tp=int(pred["tp"]),
+                         pp=int(pred["pp"]), ep=int(pred["ep"]), runtime=pred["runtime"])
     frames = []
-    for phase, shape in (("prefill", genz.prefill(b, S)), ("decode", genz.decode(b, ctx))):
-        table = genz.build_table(model, shape, precision, tp=int(pred["tp"]), pp=pp,
-                                 ep=int(pred["ep"]), runtime=pred["runtime"])
-        cost = device.cost(table, cuda_graphs=bool(pred["cuda_graphs"]))
-        nbytes = (table.bytes_read + table.bytes_written)[:, 0]
-        flops = table.flops[:, 0]
-        t = cost.time_s[:, 0]
+    graphs = bool(pred["cuda_graphs"])
+    for phase, parts in (("prefill", ("prefill",)), ("decode", ("decode_first", "decode_last"))):
+        # a decode step is the mean of the first and the last (as genz.predict.evaluate costs it)
+        table = tables[parts[0]]
+        costs = [device.cost(tables[p], cuda_graphs=graphs) for p in parts]
+        mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+        nbytes = mean([(tables[p].bytes_read + tables[p].bytes_written)[:, 0] for p in parts])
+        flops = mean([tables[p].flops[:, 0] for p in parts])
+        t = mean([c.time_s[:, 0] for c in costs])
+        cost = costs[-1]
         with np.errstate(divide="ignore", invalid="ignore"):
             intensity = np.where(nbytes > 0, flops / nbytes, np.nan)
             achieved = np.where(t > 0, flops / t, np.nan)
@@ -94,7 +95,7 @@ def step_operators(pred: dict, profile: str | None = "auto") -> StepOperators:
             "phase": phase, "name": table.name, "op_class": table.op_class, "dtype": table.dtype,
             "count": table.count, "flops": flops, "bytes": nbytes, "intensity": intensity, "time_s": t,
             "achieved_flops_s": achieved, "bound": [OpCosts.BOUNDS[i] for i in cost.bound[:, 0]],
-            "energy_j": cost.energy_j[:, 0], "step_time_s": step_t, "share": step_t / total,
+            "energy_j": mean([c.energy_j[:, 0] for c in costs]), "step_time_s": step_t, "share": step_t / total,
         })
         if cpu > 0:  # the engine's CPU time per iteration that the GPU's work does not hide
             rows.loc[len(rows)] = {"phase": phase, "name": "engine_cpu", "op_class": "cpu", "dtype": "", "count": 1.0,

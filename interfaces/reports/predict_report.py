@@ -82,11 +82,6 @@ def roofline_figure(ops: StepOperators, title: str = "") -> go.Figure:
     return fig
 
 
-def _bar_pairs(preds: list[dict], key: str) -> list[tuple[str, dict, dict]]:
-    return [(label_of(p) if len(preds) > 1 else "", p["breakdown"]["prefill"][key], p["breakdown"]["decode"][key])
-            for p in preds]
-
-
 def latency_figure(preds: list[dict], labels: list[str] | None = None) -> go.Figure:
     """Step time of prefill and of one decode step, by operator class (top) and by bound (bottom)."""
     labels = labels or [label_of(p) for p in preds]

@@ -73,7 +73,3 @@ def fmt_pct(x: float | None) -> str:
         return "n/a"
     return f"{100 * x:.1f} %"
 
-
-def ms(s):
-    """Seconds (number or array) -> milliseconds for axes."""
-    return s * 1e3

@@ -13,14 +13,14 @@ from optimizers.search.objective import (
            METRICS,
            Metric,
            ServingObjective,
-           build_cost,
            check_prices,
            metric_value,
+           register_metric,
 )
 from optimizers.search.parallel import make_executor
 from optimizers.search.space import KNOBS, VLLM_DEFAULTS, SearchSpace, canonical, config_problem
 from optimizers.search.study import SAMPLERS, SearchResult, pareto_front, search
 
 __all__ = ["KNOBS", "METRICS", "SAMPLERS", "VLLM_DEFAULTS", "Metric", "SearchResult", "SearchSpace",
-           "ServingObjective", "build_cost", "canonical", "check_prices", "config_problem", "make_executor",
-           "metric_value", "pareto_front", "search"]
+           "ServingObjective", "canonical", "check_prices", "config_problem", "make_executor",
+           "metric_value", "pareto_front", "register_metric", "search"]

@@ -21,37 +21,36 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
-from genz.serving import (
-    SLO,
-    ContinuousBatching,
-    Disaggregation,
-    KVLink,
-    MemoConfig,
-    SaturationConfig,
-    Scenario,
-    StaticBatching,
-    simulate,
-)
-from genz.stepcost import EngineStepCost
+from genz.parallel import devices_per_replica
+from genz.serving import SLO, MemoConfig, Scenario, simulate
+from genz.serving.build import build_scenario
+from genz.serving.registry import scheduler_knobs
+from genz.serving.scenario_file import resolve
+from hwmodels.device import price_of
 from hwmodels.registry import load_device
 from optimizers.search.rates import max_rate
 from workloads import Precision, load_model
 from workloads.requests import Request
 from workloads.usecases import UseCase, get_use_case
 
-__all__ = ["CAPACITY_METRICS", "METRICS", "Metric", "ServingObjective", "build_cost", "check_prices", "config_gpus", "direction_of", "metric_value", "summary_metrics"]
+__all__ = ["CAPACITY_METRICS", "METRICS", "Metric", "ServingObjective", "register_metric", "check_prices", "config_gpus", "direction_of", "metric_value", "summary_metrics"]
 
 
 @dataclass(frozen=True)
 class Metric:
+    """A search objective: the ``key`` of an evaluation's metrics dict it reads, whether higher or
+    lower is better, its unit; ``derive(metrics) -> float`` computes it from the other metrics when
+    the simulation summary does not hold it (objectives added with :func:`register_metric`)."""
+
     name: str
     key: str          # field of the metrics dict
     direction: str    # "maximize" | "minimize"
     unit: str
     description: str
+    derive: Callable[[dict], float] | None = None
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
@@ -70,6 +69,17 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            "highest Poisson rate meeting the SLO (bisection; several simulations per trial)"),
     Metric("capacity_per_gpu", "capacity_rps_per_gpu", "maximize", "req/s/GPU", "capacity per GPU"),
 )}
+
+def register_metric(name: str, direction: str, unit: str, description: str,
+                    derive: Callable[[dict], float], key: str | None = None) -> Metric:
+    """Register a search objective computed by ``derive`` from an evaluation's metrics (SI units);
+    ``genz tune --objective NAME`` and :func:`~optimizers.search.search` then accept it."""
+    if direction not in ("maximize", "minimize"):
+        raise ValueError(f"direction: must be maximize or minimize, got {direction!r}")
+    m = Metric(name, key or name, direction, unit, description, derive)
+    METRICS[name] = m
+    return m
+
 
 #: objectives that need the capacity bisection
 CAPACITY_METRICS = ("capacity", "capacity_per_gpu")
@@ -90,7 +100,7 @@ def check_prices(hardware, prices: Mapping[str, float] | None) -> dict[str, floa
         dev = load_device(hw)
         p = prices.get(hw, prices.get(getattr(dev, "name", hw)))
         if p is None:
-            p = getattr(dev, "price_per_hour_usd", None)
+            p = price_of(dev)
         if p is None:
             missing.append(hw)
         elif not (isinstance(p, int | float) and math.isfinite(p) and p >= 0):
@@ -102,17 +112,6 @@ def check_prices(hardware, prices: Mapping[str, float] | None) -> dict[str, floa
                          f"per GPU-hour (prices={{'{missing[0]}': 1.5}} in Python, --price {missing[0]}=1.5 on the "
                          "command line)")
     return out
-
-
-def build_cost(model: str, hardware: str, precision: str, tp: int = 1, pp: int = 1, *, runtime: str = "vllm",
-               cuda_graphs: bool = True, max_batched_tokens: int = 8192,
-               price_per_gpu_hour: float | None = None) -> EngineStepCost:
-    """An engine step cost for one replica, its price overridden when ``price_per_gpu_hour`` is given."""
-    cost = EngineStepCost(model, hardware, precision, tp=tp, pp=pp, runtime=runtime, cuda_graphs=cuda_graphs,
-                          max_batched_tokens=max_batched_tokens)
-    if price_per_gpu_hour is not None:
-        cost.price_per_hour_usd = price_per_gpu_hour * cost.devices
-    return cost
 
 
 @dataclass(frozen=True)
@@ -200,49 +199,33 @@ class ServingObjective:
             reqs = [Request(q.id, 0.0, q.prompt_tokens, q.output_tokens) for q in reqs]
         return reqs
 
-    def scenario(self, config: Mapping, rate_per_s: float | None) -> Scenario:
-        """The scenario of one configuration at ``rate_per_s`` requests/s (None: offline)."""
-        trace = self.trace(rate_per_s)
-        prices = dict(self.prices)
-        hw = config["hardware"]
-        if config["scheduler"] == "static":
-            sched = StaticBatching(batch_size=config["batch_size"], block_size=config["block_size"],
-                                   gpu_memory_utilization=config["gpu_memory_utilization"])
-            reserve = min(config["batch_size"], len(trace)) * max(q.prompt_tokens for q in trace)
-        else:
-            sched = ContinuousBatching(max_num_seqs=config["max_num_seqs"],
-                                       max_num_batched_tokens=config["max_num_batched_tokens"],
-                                       chunked_prefill=config["chunked_prefill"], block_size=config["block_size"],
-                                       gpu_memory_utilization=config["gpu_memory_utilization"])
-            reserve = config["max_num_batched_tokens"]
-        cost = build_cost(self.model, hw, self.precision, config["tp"], config["pp"], runtime=self.runtime,
-                          cuda_graphs=self.cuda_graphs, max_batched_tokens=reserve,
-                          price_per_gpu_hour=prices.get(hw))
-        offline = rate_per_s is None
-        return Scenario(cost=cost, scheduler=sched, replicas=config["replicas"], router=self.router, trace=trace,
-                        slo=self.effective_slo, seed=self.seed, memo=self.memo,
-                        disaggregation=self._disaggregation(config, sched),
-                        saturation=SaturationConfig(min_arrivals=max(20, self.num_requests // 10), stop=not offline))
+    def spec(self, config: Mapping, rate_per_s: float | None) -> dict:
+        """The resolved serving mapping of one configuration (the schema of scenario files, checked
+        by :func:`genz.serving.scenario_file.resolve`): the knobs of ``config`` on this objective's
+        model, precision, runtime, router, SLO and memo. Disaggregated when ``config`` has
+        ``prefill_replicas`` > 0 (optional ``prefill_hardware``, ``prefill_tp``; default: the decode
+        pool's), with the scenario files' default KV link (the prefill GPU's scale-out NIC x tp x pp)."""
+        kind = config["scheduler"]
+        raw = {"model": self.model, "hardware": config["hardware"], "precision": self.precision,
+               "tp": config["tp"], "pp": config["pp"], "ep": config.get("ep", 1), "runtime": self.runtime,
+               "cuda_graphs": self.cuda_graphs, "replicas": config["replicas"], "router": self.router,
+               "seed": self.seed,
+               "scheduler": {"kind": kind, **{k: config[k] for k in scheduler_knobs(kind) if k in config}},
+               "memo": asdict(self.memo),
+               "saturation": {"min_arrivals": max(20, self.num_requests // 10), "stop": rate_per_s is not None}}
+        if config.get("prefill_replicas"):
+            raw["disaggregation"] = {"prefill_replicas": config["prefill_replicas"],
+                                     "hardware": config.get("prefill_hardware") or config["hardware"],
+                                     "tp": config.get("prefill_tp") or config["tp"]}
+        spec = resolve(raw)
+        slo = self.effective_slo
+        spec["slo"] = {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s}
+        return spec
 
-    def _disaggregation(self, config: Mapping, sched) -> Disaggregation | None:
-        """Splitwise pools when ``config`` has ``prefill_replicas`` > 0 (optional ``prefill_hardware``,
-        ``prefill_tp``; default: the decode pool's). Assumption: each prefill GPU ships its shard of
-        the KV cache over its own scale-out NIC (DGX-style, one NIC per GPU), so a replica's link
-        carries ``tp x pp`` times the NIC's bandwidth, streamed layer by layer (overlapped)."""
-        n = config.get("prefill_replicas") or 0
-        if not n:
-            return None
-        hw = config.get("prefill_hardware") or config["hardware"]
-        tp = config.get("prefill_tp") or config["tp"]
-        dev = load_device(hw)
-        nic = getattr(dev, "scale_out", None) or getattr(dev, "scale_up", None)
-        if nic is None:
-            raise ValueError(f"disaggregation: {hw} has no scale-out link in its data file to ship KV caches over")
-        cost = build_cost(self.model, hw, self.precision, tp, config["pp"], runtime=self.runtime,
-                          cuda_graphs=self.cuda_graphs, max_batched_tokens=getattr(sched, "max_num_batched_tokens", 8192),
-                          price_per_gpu_hour=dict(self.prices).get(hw))
-        link = KVLink(bandwidth_bytes_per_s=nic.bandwidth * tp * config["pp"], latency_s=nic.latency_s)
-        return Disaggregation(prefill_cost=cost, prefill_replicas=n, link=link)
+    def scenario(self, config: Mapping, rate_per_s: float | None) -> Scenario:
+        """The scenario of one configuration at ``rate_per_s`` requests/s (None: offline), built by
+        the builder scenario files and ``genz simulate`` use (:func:`genz.serving.build.build_scenario`)."""
+        return build_scenario(self.spec(config, rate_per_s), trace=self.trace(rate_per_s), prices=dict(self.prices))
 
     # ------------------------------------------------------------------ evaluation
     def __call__(self, config: Mapping) -> dict:
@@ -291,6 +274,9 @@ class ServingObjective:
         m = summary_metrics(s, gpus)
         m["price_per_hour_usd"] = sc.cost.price_per_hour_usd * sc.replicas
         m["rate_per_s"] = rate_per_s
+        for metric in METRICS.values():
+            if metric.derive is not None:
+                m[metric.key] = float(metric.derive(m))
         reason, structural = "", False
         if not s.feasible:
             reason, structural = s.infeasible_reason, True
@@ -306,10 +292,11 @@ class ServingObjective:
 
 
 def config_gpus(config: Mapping) -> int:
-    """GPUs of a configuration: ``tp x pp x replicas``, plus the prefill pool when disaggregated."""
-    g = config["tp"] * config["pp"] * config["replicas"]
+    """GPUs of a configuration: ``max(tp, ep) x pp x replicas``, plus the prefill pool when disaggregated."""
+    g = devices_per_replica(config["tp"], config["pp"], config.get("ep", 1)) * config["replicas"]
     if config.get("prefill_replicas"):
-        g += (config.get("prefill_tp") or config["tp"]) * config["pp"] * config["prefill_replicas"]
+        g += devices_per_replica(config.get("prefill_tp") or config["tp"], config["pp"],
+                                 config.get("ep", 1)) * config["prefill_replicas"]
     return g
 
 

@@ -53,6 +53,13 @@ class SerialExecutor:
         pass
 
 
+def _load_plugins() -> None:
+    """Each worker loads the GENZ_PLUGINS modules, so policies and objectives registered there exist."""
+    from genz.plugins import load_plugins
+
+    load_plugins()
+
+
 class ProcessExecutor:
     """A local pool of ``workers`` processes (forkserver: the project is imported once, in the server)."""
 
@@ -62,7 +69,7 @@ class ProcessExecutor:
         self.capacity = workers
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(["optimizers.search.objective", "optimizers.capacity.capacities"])
-        self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_load_plugins)
 
     def submit(self, fn: Callable, arg: Any) -> cf.Future:
         return self._pool.submit(_apply, fn, arg)

@@ -5,8 +5,11 @@ Knobs follow vLLM's engine arguments where vLLM has them (``max_num_seqs``,
 ``max_num_batched_tokens``, ``enable_chunked_prefill`` -> ``chunked_prefill``, ``block_size``,
 ``gpu_memory_utilization``, ``tensor_parallel_size`` -> ``tp``, ``pipeline_parallel_size`` -> ``pp``);
 ``replicas`` is data parallelism (independent engines behind a router), ``hardware`` a GPU name,
-``scheduler`` ``"continuous"`` (vLLM) or ``"static"`` (HuggingFace pipelines, whose only batching
-knob is ``batch_size``).
+``ep`` expert parallelism (MoE models), ``scheduler`` a registered policy
+(:mod:`genz.serving.registry`: ``"continuous"`` for vLLM, ``"static"`` for HuggingFace pipelines,
+whose only batching knob is ``batch_size``, and any policy registered since). A knob applies to the
+policies whose config has a field of that name; knobs a policy has and the space does not list
+take the policy's defaults.
 
 >>> s = SearchSpace(max_num_seqs=(64, 256), tp=(1, 2), hardware=("h100",))
 >>> s.size, s.grid_size
@@ -22,16 +25,14 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 
+from genz.parallel import devices_per_replica
+from genz.serving.registry import SCHEDULERS, knob_defaults, scheduler_config, scheduler_knobs
+
 __all__ = ["KNOBS", "VLLM_DEFAULTS", "SearchSpace", "canonical", "config_problem"]
 
-#: vLLM's engine defaults (see :mod:`genz.serving.config`) and HuggingFace pipelines' batch_size 1.
-VLLM_DEFAULTS: dict = {"scheduler": "continuous", "max_num_seqs": 256, "max_num_batched_tokens": 8192,
-                       "chunked_prefill": True, "block_size": 16, "gpu_memory_utilization": 0.9,
-                       "batch_size": 1, "pp": 1}
-
-_CONTINUOUS_ONLY = ("max_num_seqs", "max_num_batched_tokens", "chunked_prefill")
-_STATIC_ONLY = ("batch_size",)
-SCHEDULERS = ("continuous", "static")
+#: vLLM's engine defaults (the continuous policy's config, :mod:`genz.serving.config`) and HuggingFace
+#: pipelines' batch_size 1.
+VLLM_DEFAULTS: dict = {"scheduler": "continuous", **knob_defaults("continuous"), "batch_size": 1, "pp": 1}
 
 
 def _ints(name: str, values, lo: int = 1) -> None:
@@ -56,6 +57,7 @@ class SearchSpace:
     gpu_memory_utilization: tuple[float, ...] = (0.9,)
     tp: tuple[int, ...] = (1,)
     pp: tuple[int, ...] = (1,)
+    ep: tuple[int, ...] = (1,)
     replicas: tuple[int, ...] = (1,)
     hardware: tuple[str, ...] = ("h100",)
     scheduler: tuple[str, ...] = ("continuous",)
@@ -81,7 +83,7 @@ class SearchSpace:
         for k in KNOBS:
             if not getattr(self, k):
                 raise ValueError(f"search space is empty: knob '{k}' has no values; give at least one")
-        for k in ("max_num_seqs", "max_num_batched_tokens", "block_size", "tp", "pp", "replicas", "batch_size"):
+        for k in ("max_num_seqs", "max_num_batched_tokens", "block_size", "tp", "pp", "ep", "replicas", "batch_size"):
             _ints(k, getattr(self, k))
         for v in self.chunked_prefill:
             if not isinstance(v, bool):
@@ -94,7 +96,8 @@ class SearchSpace:
                 raise ValueError(f"space.hardware: values must be hardware names, got {v!r}")
         for v in self.scheduler:
             if v not in SCHEDULERS:
-                raise ValueError(f"space.scheduler: values must be one of {', '.join(SCHEDULERS)}, got {v!r}")
+                raise ValueError(f"space.scheduler: values must be one of {', '.join(SCHEDULERS)} (registered "
+                                 f"policies), got {v!r}")
         if self.max_gpus is not None:
             _ints("max_gpus", (self.max_gpus,))
         if not any(config_problem(c, self.max_gpus) == "" for c in self.grid()):
@@ -149,35 +152,38 @@ class SearchSpace:
                 out[k] = vals[0]
         return out
 
-    def contains(self, config: Mapping) -> str:
-        """'' when ``config`` uses only listed values, else what is wrong."""
-        for k in KNOBS:
-            if k not in config:
-                return f"configuration lacks knob '{k}'"
-            if config[k] not in getattr(self, k):
-                return f"{k} = {config[k]!r} is not in the space ({list(getattr(self, k))})"
-        return ""
-
 
 KNOBS: tuple[str, ...] = tuple(f.name for f in fields(SearchSpace) if f.name != "max_gpus")
 
 
+def _policy_knobs() -> frozenset[str]:
+    """Knobs of the space that belong to some scheduling policy (the others apply to every one); read
+    at use, so policies registered after import count."""
+    return frozenset(k for kind in SCHEDULERS for k in scheduler_knobs(kind) if k in KNOBS)
+
+
 def config_problem(config: Mapping, max_gpus: int | None = None) -> str:
-    """Why a configuration cannot run ('' when it can): vLLM's batch-budget rule and the GPU cap."""
-    if config["scheduler"] == "continuous" and config["max_num_batched_tokens"] < config["max_num_seqs"]:
-        return (f"max_num_batched_tokens ({config['max_num_batched_tokens']}) < max_num_seqs "
-                f"({config['max_num_seqs']}); vLLM requires >=")
-    gpus = config["tp"] * config["pp"] * config["replicas"]
+    """Why a configuration cannot run ('' when it can): its policy's own rules (e.g. vLLM's
+    ``max_num_batched_tokens >= max_num_seqs``, checked by the policy config) and the GPU cap."""
+    kind = config["scheduler"]
+    try:
+        scheduler_config(kind, "", **{k: config[k] for k in scheduler_knobs(kind) if k in config})
+    except ValueError as exc:
+        return str(exc)
+    gpus = devices_per_replica(config["tp"], config["pp"], config.get("ep", 1)) * config["replicas"]
     if max_gpus is not None and gpus > max_gpus:
-        return f"uses {gpus} GPUs (tp x pp x replicas) > max_gpus = {max_gpus}"
+        return f"uses {gpus} GPUs (max(tp, ep) x pp x replicas) > max_gpus = {max_gpus}"
     return ""
 
 
 def canonical(config: Mapping) -> dict:
-    """The configuration with the knobs its scheduler ignores set to None (so duplicates compare equal)."""
+    """The configuration with the policy knobs its scheduler does not have set to None (so
+    duplicates compare equal)."""
     c = {k: config[k] for k in KNOBS}
-    for k in (_STATIC_ONLY if c["scheduler"] == "continuous" else _CONTINUOUS_ONLY):
-        c[k] = None
+    mine = set(scheduler_knobs(c["scheduler"]))
+    for k in _policy_knobs():
+        if k not in mine:
+            c[k] = None
     return c
 
 

@@ -25,7 +25,7 @@ Assumptions (not from the paper):
   batch is halved until it fits at the same tp, then at the next larger tp (what a user would do);
   settings with nothing fitting count as "lost" and are reported apart.
 
-Run ``python -m optimizers.search.hyperparameter_study`` for the figures (``--json`` for all numbers).
+Run ``python -m validation.reproductions.hyperparameter_study`` for the figures (``--json`` for all numbers).
 """
 
 from __future__ import annotations
