@@ -13,8 +13,10 @@ from hwmodels.flightllm.mechanisms import (
     bucket,
     chain_compute_fraction,
     check_weight_bits,
+    instruction_count,
     instruction_programs,
     instruction_storage_bytes,
+    layer_instructions,
     parse_sparsity,
     stored_weight_bytes,
 )
@@ -28,5 +30,6 @@ from hwmodels.flightllm.spec import (
 )
 
 __all__ = ["FPGASpec", "FlightLLM", "FlightLLMOptions", "Mechanisms", "bucket", "chain_compute_fraction",
-           "check_weight_bits", "fpga_names", "instruction_programs", "instruction_storage_bytes", "list_fpgas",
+           "check_weight_bits", "fpga_names", "instruction_count", "instruction_programs", "instruction_storage_bytes",
+           "layer_instructions", "list_fpgas",
            "load_fpga", "load_fpga_spec", "load_mechanisms", "parse_sparsity", "stored_weight_bytes"]
