@@ -39,3 +39,12 @@ def runs_own_program(device) -> bool:
     which a GPU serving engine's per-iteration CPU time does not apply (optional attribute
     ``runs_own_program``; GPUs and GPU-based devices leave it out)."""
     return bool(getattr(device, "runs_own_program", False))
+
+
+def describe_execution(device, cuda_graphs: bool, runtime: str) -> str:
+    """How a device runs a step, in words: its own ``describe()`` where it has one (an FPGA's
+    compiled instructions, a LUT Tensor Core GPU's tiles), else the GPU's launch mode and runtime."""
+    own = getattr(device, "describe", None)
+    if callable(own):
+        return str(own())
+    return f"{'CUDA graphs' if cuda_graphs else 'eager'}, {runtime}"
