@@ -19,7 +19,7 @@ from genz.operators import build_table
 from genz.parallel import check_parallelism, devices_per_replica, devices_per_stage
 from genz.runtime import Runtime, load_runtime
 from genz.shapes import StepShape, decode, prefill
-from hwmodels.device import Device, Profiled, runs_own_program
+from hwmodels.device import Device, Profiled, describe_execution, runs_own_program
 from hwmodels.optable import OP_CLASSES, OpCosts, OperatorTable
 from hwmodels.registry import load_device
 from workloads import Model, Precision, load_model
@@ -176,6 +176,7 @@ class Prediction:
     profile_basis: str = ""
     expected_error: dict = field(default_factory=dict)
     basis: str = ""
+    execution: str = ""
 
     def to_dict(self) -> dict:
         """JSON-ready dict with the stable keys of ``genz predict --json``."""
@@ -259,5 +260,5 @@ def predict(model: str | Model = "llama-3-8b", hardware: str | Device = "h200", 
         memory={"weights_bytes": v["weights_bytes"], "kv_cache_bytes": v["kv_cache_bytes"],
                 "activation_bytes": v["activation_bytes"], "headroom_bytes": v["memory_headroom_bytes"]},
         energy_j=v["energy_j"], energy_per_token_j=v["energy_per_token_j"], power_w=v["power_w"],
-        breakdown=breakdown, **device_basis(dev),
+        breakdown=breakdown, execution=describe_execution(dev, cuda_graphs, rt.name), **device_basis(dev),
     )

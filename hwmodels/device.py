@@ -66,6 +66,13 @@ class Profiled(Protocol):
     profile: object
 
 
+@runtime_checkable
+class Described(Protocol):
+    """A device that says in words how it runs a step (an FPGA's compiled program, LUT tiles)."""
+
+    def describe(self) -> str: ...
+
+
 def price_of(device) -> float | None:
     """USD per device-hour, or ``None`` when the device has no price."""
     return device.price_per_hour_usd if isinstance(device, Priced) else None
@@ -83,3 +90,11 @@ def runs_own_program(device) -> bool:
     which a GPU serving engine's per-iteration CPU time does not apply (optional attribute
     ``runs_own_program``; GPUs and GPU-based devices leave it out)."""
     return bool(getattr(device, "runs_own_program", False))
+
+
+def describe_execution(device, cuda_graphs: bool, runtime: str) -> str:
+    """How a device runs a step, in words: its own ``describe()`` where it has one (an FPGA's
+    compiled instructions, a LUT Tensor Core GPU's tiles), else the GPU's launch mode and runtime."""
+    if isinstance(device, Described):
+        return str(device.describe())
+    return f"{'CUDA graphs' if cuda_graphs else 'eager'}, {runtime}"

@@ -108,7 +108,7 @@ def test_lut_area_and_energy_beat_the_mac_units():
 
 
 def test_device_runs_low_bit_gemms_on_lut_and_keeps_fp16_rows():
-    g, base = load_lut_gpu("a100-lut-8x"), load_device("a100-40gb-sxm")
+    g, base = load_lut_gpu("a100-lut-8x"), load_device("a100-80gb-sxm")
     assert isinstance(g, Device)
     t = build_table(BITNET, prefill(8, 512), "ternary")
     c, cb = g.cost(t), base.cost(t)

@@ -29,6 +29,14 @@ Per operator instance (rows of an :class:`~hwmodels.optable.OperatorTable`), wit
   always-on-chip decode their bytes also cross HBM. Rows without FLOPs (KV write, embedding,
   sampling) stream their bytes.
 
+**Always-on-chip decode** keeps a decode step's activations on chip: what must fit is the
+working set :meth:`FlightLLM.decode_onchip_bytes` (the largest GEMM's input and output activations,
+double-buffered, plus one head's attention scores over the cache and the new token's K/V fragment),
+within ``onchip_activation_share`` of the board's SRAM (the rest buffers weights and KV tiles). A
+configuration whose working set does not fit falls back to off-chip decode (activations through
+HBM, streams across channels); the off-chip traffic that remains with the scheme is the weights and
+the KV cache.
+
 Energy: board power over the time (dynamic part: board - idle power; genz adds idle power).
 """
 
@@ -122,11 +130,39 @@ class FlightLLM:
         w = check_weight_bits(bits, self.mech)
         return w if self.options.mixed_precision else float(max(self.mech.weight_bits))
 
-    def stream_bandwidth(self, decode: bool = True) -> float:
-        """HBM bytes/s of weight and KV streams (within channels unless decode is off-chip)."""
+    def stream_bandwidth(self, decode: bool = True, onchip=None):
+        """HBM bytes/s of weight and KV streams: within channels, unless a decode step runs
+        off-chip (the scheme off, or ``onchip`` false: its working set does not fit)."""
         s = self.spec
-        same = self.options.always_on_chip_decode or not decode
-        return s.hbm_bandwidth * (s.hbm_same_channel_eff if same else s.hbm_cross_channel_eff)
+        if not decode:
+            return s.hbm_bandwidth * s.hbm_same_channel_eff
+        on = self.options.always_on_chip_decode if onchip is None else onchip
+        return s.hbm_bandwidth * np.where(on, s.hbm_same_channel_eff, s.hbm_cross_channel_eff)
+
+    def decode_onchip_bytes(self, table: OperatorTable) -> np.ndarray:
+        """On-chip bytes a decode step's activations need (N,): see the module docstring."""
+        gem = np.isin(table.op_class, _WEIGHT_CLASSES) & (table.weight_bits > 0)
+        acts = np.where(gem[:, None], table.m * (table.n + table.k), 0.0).max(axis=0, initial=0.0)
+        att = (table.op_class == "attention")
+        kv_len = np.where(att[:, None], table.k / np.maximum(table.m, 1e-12), 0.0).max(axis=0, initial=0.0)
+        hd = 128.0
+        scores = 2.0 * kv_len * table.m.max(axis=0, initial=1.0)
+        fragment = 2.0 * hd * table.m.max(axis=0, initial=1.0)
+        return 2.0 * acts + scores + fragment
+
+    def onchip_decode(self, table: OperatorTable) -> np.ndarray:
+        """Whether each configuration's decode runs with activations on chip (N,)."""
+        if not self.options.always_on_chip_decode:
+            return np.zeros(table.configs, dtype=bool)
+        return self.decode_onchip_bytes(table) <= self.spec.onchip_bytes * self.mech.onchip_activation_share
+
+    def describe(self) -> str:
+        """What this device runs, for titles of answers."""
+        o = self.options
+        on = [n for n, v in (("sparse DSP chain", o.sparse_dsp_chain), ("mixed precision", o.mixed_precision),
+                             ("always-on-chip decode", o.always_on_chip_decode),
+                             ("length-adaptive compilation", o.length_adaptive)) if v]
+        return f"FlightLLM compiled instructions on {self.spec.name} ({', '.join(on) or 'no mechanisms'})"
 
     def hbm_bytes(self, table: OperatorTable) -> np.ndarray:
         """Bytes each row instance streams from or to HBM, as this device stores them (R, N)."""
@@ -140,13 +176,14 @@ class FlightLLM:
         return OpCosts(time_s=time, energy_j=energy, bound=bound, overhead_s=np.zeros_like(time))
 
     def _costs(self, table: OperatorTable):
-        s, m_, o = self.spec, self.mech, self.options
+        s, m_ = self.spec, self.mech
         R, N = table.flops.shape
         time = np.zeros((R, N))
         bound = np.zeros((R, N), dtype=np.int8)
         nbytes = np.zeros((R, N))
         r_mv, r_mm, sfu = s.mv_macs_per_s(), s.mm_macs_per_s(), s.sfu_lane_cycles_per_s()
         b_cross = s.hbm_bandwidth * s.hbm_cross_channel_eff
+        on = self.onchip_decode(table)
         for i in range(R):
             cls, name = str(table.op_class[i]), str(table.name[i])
             m, n, k = table.m[i], table.n[i], table.k[i]
@@ -155,15 +192,13 @@ class FlightLLM:
                 raise ValueError("parallelism: FlightLLM models one board; tp, pp and ep must be 1 "
                                  f"(got a {table.coll_kind[i]} row)")
             if cls in _WEIGHT_CLASSES and table.weight_bits[i] > 0:
-                t, b, by = self._gemm(name, cls, table.weight_bits[i], m, n, k, r_mv, r_mm, b_cross)
+                t, b, by = self._gemm(name, cls, table.weight_bits[i], m, n, k, r_mv, r_mm, b_cross, on)
             elif cls == "attention":
-                t, b, by = self._attention(name, m, n, k, flops, rd, wr, r_mv, r_mm, sfu)
+                t, b, by = self._attention(name, m, n, k, flops, rd, wr, r_mv, r_mm, sfu, on)
             elif np.any(flops > 0):
                 t = flops / m_.sfu_flops_per_lane_cycle / sfu
-                by = np.zeros(N)
-                if not o.always_on_chip_decode:
-                    by = rd + wr
-                    t = t + by / b_cross
+                by = np.where(on, 0.0, rd + wr)
+                t = t + by / b_cross
                 b = np.zeros(N, dtype=np.int8)
             else:
                 by = rd + wr
@@ -172,7 +207,7 @@ class FlightLLM:
             time[i], bound[i], nbytes[i] = t, b, by
         return time, bound, nbytes
 
-    def _gemm(self, name, cls, wbits, m, n, k, r_mv, r_mm, b_cross):
+    def _gemm(self, name, cls, wbits, m, n, k, r_mv, r_mm, b_cross, on):
         s, o = self.spec, self.options
         d = self.density(name, cls)
         bits = self.weight_bits(float(wbits))
@@ -184,13 +219,13 @@ class FlightLLM:
         t_mm = np.ceil(m / s.mm_rows) * s.mm_rows * n * k * dc / r_mm
         decode = m <= 1
         t_c = np.where(decode, t_mv, np.minimum(t_mv, t_mm))
-        offchip = ~decode | (not o.always_on_chip_decode)
+        offchip = ~decode | ~on
         act = np.where(offchip, m * (n + k), 0.0)
-        bw = np.where(decode, self.stream_bandwidth(decode=True), self.stream_bandwidth(decode=False))
+        bw = np.where(decode, self.stream_bandwidth(True, on), self.stream_bandwidth(decode=False))
         t_l = w_bytes / bw + act / b_cross
         return np.maximum(t_l, t_c), np.where(t_c >= t_l, 0, 1).astype(np.int8), w_bytes + act
 
-    def _attention(self, name, m, n, k, flops, rd, wr, r_mv, r_mm, sfu):
+    def _attention(self, name, m, n, k, flops, rd, wr, r_mv, r_mm, sfu, on):
         s, m_, o = self.spec, self.mech, self.options
         safe_m = np.maximum(m, 1e-12)
         heads = np.maximum(n, 1e-12)
@@ -202,7 +237,7 @@ class FlightLLM:
             kv = np.maximum(rd - q_bytes, 0.0) * np.where(L > 0, Lp / np.maximum(L, 1e-12), 0.0)
             slots = m * heads * (hd * np.ceil(Lp / s.mv_width) * s.mv_width + Lp * np.ceil(hd / s.mv_width) * s.mv_width)
             t_mv = slots / r_mv
-            bw = self.stream_bandwidth(decode=True)
+            bw = self.stream_bandwidth(True, on)
             t_kv = kv / bw
             t_sm = m * heads * Lp * m_.norm_passes / sfu
             t = (m_.kv_cache_reads - 1) * t_kv + np.maximum(t_kv, t_mv) + t_sm

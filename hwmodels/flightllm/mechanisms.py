@@ -10,13 +10,20 @@
   through HBM and the streams interleave across channels (``hbm_cross_channel_eff``).
 - **Length-adaptive compilation**: one instruction program per bucket of 16 decode / 128 prefill
   tokens; a step runs the program of its bucket (lengths round up). Without it, one program per
-  length: exact lengths, far more instruction storage.
+  length: exact lengths, far more instruction storage. Storage is an instruction count
+  (:func:`layer_instructions`): per decoder layer, one MV instruction per ``mv_width`` outputs of
+  each GEMM in decode and one MM instruction per ``mm_rows`` tokens x ``mv_width`` outputs in
+  prefill; attention per head: decode MVs over the cache (``ceil(L / mv_width)`` for K^T, one for
+  V), prefill the causal 128 x 128 tiles of Q K^T and P V; plus ``misc`` SFU instructions (norms,
+  RoPE, activation, residuals, softmax) per token tile.
 """
 
 from __future__ import annotations
 
 import math
 import re
+
+import numpy as np
 
 from hwmodels.flightllm.spec import Mechanisms, load_mechanisms
 
@@ -86,8 +93,6 @@ def chain_compute_fraction(density: float, sparse_dsp_chain: bool = True) -> flo
 
 def bucket(length, size: int):
     """``length`` rounded up to a multiple of ``size`` (arrays welcome)."""
-    import numpy as np
-
     return np.ceil(np.asarray(length, dtype=float) / size) * size
 
 
@@ -101,7 +106,46 @@ def instruction_programs(max_len: int, length_adaptive: bool = True, mech: Mecha
     return math.ceil(max_len / m.prefill_bucket) + math.ceil(max_len / m.decode_bucket)
 
 
-def instruction_storage_bytes(max_len: int, length_adaptive: bool = True, mech: Mechanisms | None = None) -> float:
-    """Instruction storage for all lengths up to ``max_len`` (programs x bytes per program)."""
+#: LLaMA2-7B's decoder layer as FlightLLM compiles it: GEMM output widths (q/k/v, o, gate/up, down),
+#: heads, head dim [LLaMA2-7B config.json]; SFU instructions per token tile (2 norms, RoPE,
+#: SiLU-and-mul, 2 residual adds, softmax: 7).
+LLAMA2_7B_LAYER = {"gemm_n": (12288, 4096, 22016, 4096), "heads": 32, "head_dim": 128, "misc": 7}
+
+
+def layer_instructions(phase: str, length, layer: dict | None = None, mv_width: int = 512,
+                       mm_rows: int = 128) -> np.ndarray:
+    """Instructions of one decoder layer's program for a ``phase`` (``"prefill"`` or ``"decode"``)
+    step of ``length`` tokens (prompt, or cached context); arrays welcome."""
+    ly = layer or LLAMA2_7B_LAYER
+    L = np.asarray(length, dtype=float)
+    outs = sum(math.ceil(n / mv_width) for n in ly["gemm_n"])
+    if phase == "decode":
+        att = ly["heads"] * (np.ceil(L / mv_width) + math.ceil(ly["head_dim"] / mv_width))
+        return outs + att + ly["misc"]
+    if phase != "prefill":
+        raise ValueError(f"phase: expected 'prefill' or 'decode', got {phase!r}")
+    tiles = np.ceil(L / mm_rows)
+    return tiles * outs + ly["heads"] * tiles * (tiles + 1) + tiles * ly["misc"]
+
+
+def instruction_count(max_len: int, length_adaptive: bool = True, mech: Mechanisms | None = None,
+                      layer: dict | None = None) -> float:
+    """Instructions stored to serve every prefill and decode length 1..``max_len``: one program per
+    length without length-adaptive compilation, one per bucket with it."""
     m = mech or load_mechanisms()
-    return instruction_programs(max_len, length_adaptive, m) * m.instruction_bytes_per_program
+    if max_len < 1:
+        raise ValueError(f"max_len: must be >= 1, got {max_len}")
+    if length_adaptive:
+        pre = bucket(np.arange(1, max_len + 1), m.prefill_bucket)
+        dec = bucket(np.arange(1, max_len + 1), m.decode_bucket)
+        pre, dec = np.unique(pre), np.unique(dec)
+    else:
+        pre = dec = np.arange(1, max_len + 1)
+    total = layer_instructions("prefill", pre, layer).sum() + layer_instructions("decode", dec, layer).sum()
+    return float(total * m.layers_per_program)
+
+
+def instruction_storage_bytes(max_len: int, length_adaptive: bool = True, mech: Mechanisms | None = None) -> float:
+    """Instruction storage (bytes) for all lengths up to ``max_len`` (instructions x bytes each)."""
+    m = mech or load_mechanisms()
+    return instruction_count(max_len, length_adaptive, m) * m.instruction_bytes

@@ -150,8 +150,10 @@ class Mechanisms:
     sfu_flops_per_lane_cycle: float
     decode_bucket: int
     prefill_bucket: int
-    instruction_bytes_per_program: float
+    instruction_bytes: float
     default_density: dict
+    onchip_activation_share: float
+    layers_per_program: float
     sources: dict = field(default_factory=dict, compare=False, hash=False)
 
 

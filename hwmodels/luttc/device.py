@@ -7,13 +7,21 @@ traffic changed, so launch floors, CUDA-graph gaps, eager launches and the compu
 stay the base model's::
 
     work      = flops x (base peak[dtype] x base efficiency) / (peak_lut(weight_bits) x efficiency)
-    tables    = m x (k / K) x entries x entry bytes        (they replace the activation operand)
-    fused precompute:   + max(tables - activations, 0) read and written (the previous operator
-                        writes tables instead of activations; the GEMM reads them)
-    unfused precompute: + tables read and written, and one more kernel per instance (a separate
-                        precompute kernel reads the activations and writes the tables)
+    tables    = m x (k / K) x entries x entry bytes  (the GEMM reads them instead of its activations)
     energy    = flops x pJ/op of the tiles (unit model, at the variant's node) + the base model's
                 energy of the row's bytes
+
+**Table precompute** is an operator of its own (:meth:`LUTGPU.precompute_table`, one row per LUT
+row, costed by the base GPU and added to its GEMM's time, since the GEMM waits for its tables)::
+
+    adds      = m x (k / K) x entries       (one add per entry, on the CUDA cores at the fp32 rate)
+    unfused:  a kernel of its own (one launch) that reads the activations and writes the tables
+    fused:    the previous operator's epilogue builds the tables: no launch, no activation read;
+              it writes max(tables - activations, 0) more bytes than the activations it replaces
+
+Assumptions (named): one add per table entry (entries built incrementally from the previous one);
+the adds at the fp32 CUDA-core rate; the previous operator is memory-bound, so the fused epilogue
+costs its extra bytes and adds, nothing else.
 
 ``efficiency`` (fraction of the LUT peak reached) defaults to the base profile's GEMM efficiency
 for the row's dtype, i.e. LUT GEMMs reach the same share of their peak as tensor-core GEMMs.
@@ -94,40 +102,76 @@ class LUTGPU:
         ce = self.base.profile.compute_eff
         return float(ce.get(dtype, ce.get("default", 1.0)))
 
+    def _tables_and_acts(self, table: OperatorTable, i: int):
+        tile = self.variant.tile
+        acts = np.maximum(table.bytes_read[i] - table.weight_bytes[i], 0.0)
+        tables = table.m[i] * table.k[i] / tile.k * tile.entries * tile.entry_bits / 8.0
+        return tables, acts
+
     def lut_table(self, table: OperatorTable) -> tuple[OperatorTable, np.ndarray]:
-        """The table the base GPU model costs in place of ``table`` (LUT rows rewritten), and the
-        LUT-row mask."""
+        """The table the base GPU model costs in place of ``table`` (LUT rows rewritten: tile work,
+        tables read instead of activations), and the LUT-row mask."""
         mask = self.lut_rows(table)
         t = dataclasses.replace(table, flops=table.flops.copy(), bytes_read=table.bytes_read.copy(),
                                 bytes_written=table.bytes_written.copy(), kernels=table.kernels.copy())
-        tile = self.variant.tile
         for i in np.flatnonzero(mask):
             w, dtype = float(table.weight_bits[i]), str(table.dtype[i])
             eff = self._base_eff(dtype) if self.efficiency is None else self.efficiency
             t.flops[i] = table.flops[i] * self.base.peak(dtype) * self._base_eff(dtype) / (self.lut_peak(w) * eff)
-            acts = np.maximum(table.bytes_read[i] - table.weight_bytes[i], 0.0)
-            tables = table.m[i] * table.k[i] / tile.k * tile.entries * tile.entry_bits / 8.0
-            if tile.fused_precompute:
-                extra = np.maximum(tables - acts, 0.0)
-            else:
-                extra = tables
-                t.kernels[i] = 2.0 * table.kernels[i]
-            t.bytes_read[i] = table.bytes_read[i] + extra
-            t.bytes_written[i] = table.bytes_written[i] + extra
+            tables, acts = self._tables_and_acts(table, i)
+            t.bytes_read[i] = table.bytes_read[i] - acts + tables
         return t, mask
 
+    def precompute_table(self, table: OperatorTable) -> OperatorTable:
+        """The table-precompute operator of every row (same order; all zero on non-LUT rows):
+        a separate kernel, or the previous operator's epilogue when ``fused_precompute``."""
+        mask = self.lut_rows(table)
+        z = np.zeros_like(table.flops)
+        pre = dataclasses.replace(table, op_class=np.full(table.rows, "elementwise", dtype=object),
+                                  dtype=np.full(table.rows, "fp32", dtype=object), weight_bits=np.zeros(table.rows),
+                                  flops=z.copy(), bytes_read=z.copy(), bytes_written=z.copy(), weight_bytes=z.copy(),
+                                  kernels=z.copy(), m=z.copy(), n=z.copy(), k=z.copy())
+        tile = self.variant.tile
+        for i in np.flatnonzero(mask):
+            tables, acts = self._tables_and_acts(table, i)
+            pre.flops[i] = table.m[i] * table.k[i] / tile.k * tile.entries
+            if tile.fused_precompute:
+                pre.bytes_written[i] = np.maximum(tables - acts, 0.0)
+            else:
+                pre.bytes_read[i] = acts
+                pre.bytes_written[i] = tables
+                pre.kernels[i] = table.kernels[i]
+        return pre
+
+    def precompute_cost(self, table: OperatorTable, *, cuda_graphs: bool = True) -> OpCosts:
+        """Seconds and joules of each row's table precompute (zero on non-LUT rows)."""
+        pre = self.precompute_table(table)
+        c = self.base.cost(pre, cuda_graphs=cuda_graphs)
+        idle = (pre.flops == 0) & (pre.bytes_read == 0) & (pre.bytes_written == 0) & (pre.kernels == 0)
+        return OpCosts(time_s=np.where(idle, 0.0, c.time_s), energy_j=np.where(idle, 0.0, c.energy_j),
+                       bound=c.bound, overhead_s=np.where(idle, 0.0, c.overhead_s))
+
     def cost(self, table: OperatorTable, *, cuda_graphs: bool = True) -> OpCosts:
-        """Per-row, per-configuration seconds and joules of one instance (see module docstring)."""
+        """Per-row, per-configuration seconds and joules of one instance (see module docstring);
+        a LUT row's time includes its table precompute."""
         t, mask = self.lut_table(table)
         if not mask.any():
             return self.base.cost(table, cuda_graphs=cuda_graphs)
         c = self.base.cost(t, cuda_graphs=cuda_graphs)
+        pre = self.precompute_cost(table, cuda_graphs=cuda_graphs)
         no_work = dataclasses.replace(t, flops=np.where(mask[:, None], 0.0, t.flops))
         e_bytes = self.base.cost(no_work, cuda_graphs=cuda_graphs).energy_j
         energy = c.energy_j.copy()
         for i in np.flatnonzero(mask):
             energy[i] = e_bytes[i] + table.flops[i] * self.lut_pj_per_op(float(table.weight_bits[i])) * 1e-12
-        return OpCosts(time_s=c.time_s, energy_j=energy, bound=c.bound, overhead_s=c.overhead_s)
+        return OpCosts(time_s=c.time_s + pre.time_s, energy_j=energy + pre.energy_j, bound=c.bound,
+                       overhead_s=c.overhead_s + pre.overhead_s)
+
+    def describe(self) -> str:
+        """What this device runs, for titles of answers."""
+        t = self.variant.tile
+        return (f"LUT Tensor Core tiles M{t.m}N{t.n}K{t.k} x {self.variant.tiles_per_sm}/SM on {self.base.spec.name}, "
+                f"table precompute {'fused' if t.fused_precompute else 'unfused'}")
 
 
 def load_lut_gpu(name: str, profile: str | Path | EfficiencyProfile | None = "auto", *,

@@ -68,7 +68,7 @@ def predict(model, hardware, batch, prompt, output, tp, pp, ep, dp, precision, k
     from rich.table import Table
 
     t = Table(title=f"{p.model} on {p.hardware} ({p.precision}, batch {p.batch}, {p.prompt} in / {p.output} out, "
-                    f"tp {p.tp} pp {p.pp} ep {p.ep}, {'CUDA graphs' if p.cuda_graphs else 'eager'}, {p.runtime})")
+                    f"tp {p.tp} pp {p.pp} ep {p.ep}, {p.execution})")
     t.add_column("quantity")
     t.add_column("value", justify="right")
     rows = [

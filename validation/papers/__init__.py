@@ -9,7 +9,16 @@ True
 
 from __future__ import annotations
 
-from validation.papers.figures import Figure, report_dict, report_text, to_json
+from validation.papers.figures import (
+    KINDS,
+    Figure,
+    Fit,
+    LeaveOneOut,
+    report_dict,
+    report_text,
+    to_json,
+    totals,
+)
 
 
 def paper_figures() -> list[Figure]:
@@ -19,10 +28,25 @@ def paper_figures() -> list[Figure]:
     return flightllm.figures() + luttc.figures()
 
 
+def paper_fits() -> list[Fit]:
+    """Every parameter chosen from paper figures, with the figures it was chosen from."""
+    from validation.papers import flightllm, luttc
+
+    return flightllm.fits() + luttc.fits()
+
+
+def paper_leave_one_out() -> list[LeaveOneOut]:
+    """Each fitted figure left out of its fit in turn, with the refit's error on it."""
+    from validation.papers import flightllm, luttc
+
+    return flightllm.leave_one_out() + luttc.leave_one_out()
+
+
 def figures_report(json: bool = False) -> str:
-    """The report as text, or (``json=True``) one JSON object with a list under ``figures``."""
-    figs = paper_figures()
-    return to_json(figs) if json else report_text(figs)
+    """The report as text, or (``json=True``) one JSON object: ``figures`` (each with ``kind``),
+    per-paper ``papers`` totals, ``fits`` and ``leave_one_out``."""
+    figs, fits, loo = paper_figures(), paper_fits(), paper_leave_one_out()
+    return to_json(figs, fits, loo) if json else report_text(figs, fits, loo)
 
 
 def sensitivity_report() -> str:
@@ -32,4 +56,5 @@ def sensitivity_report() -> str:
     return report()
 
 
-__all__ = ["Figure", "figures_report", "paper_figures", "report_dict", "report_text", "sensitivity_report", "to_json"]
+__all__ = ["KINDS", "Figure", "Fit", "LeaveOneOut", "figures_report", "paper_figures", "paper_fits",
+           "paper_leave_one_out", "report_dict", "report_text", "sensitivity_report", "to_json", "totals"]
