@@ -62,7 +62,7 @@ def parse_cluster(data: dict, where: str = "cluster") -> ClusterSpec:
         if not isinstance(obj, dict) or key not in obj:
             raise ValueError(f"{where}.{prefix}: missing field {key!r}")
         v, s = _num(obj[key], f"{where}.{prefix}.{key}", lo)
-        sources[f"{prefix}.{key}"] = s
+        sources[f"{prefix}.{key}" if prefix else key] = s
         return v
 
     gpn = get(data, "gpus_per_node", "")

@@ -40,13 +40,15 @@ A2A_MODES = ("normal", "low_latency", "two_phase", "coordinated", "flat")
 @dataclass(frozen=True)
 class Comm:
     """One collective as seen by one GPU: bytes sent over NVLink and over the NICs, the seconds each
-    link class is busy (``intra_s``, ``inter_s``) and the elapsed seconds (``time_s``)."""
+    link class is busy (``intra_s``, ``inter_s``), the elapsed seconds (``time_s``) and the part of
+    them that is latency (``latency_s``)."""
 
     intra_bytes: float = 0.0
     inter_bytes: float = 0.0
     intra_s: float = 0.0
     inter_s: float = 0.0
     time_s: float = 0.0
+    latency_s: float = 0.0
 
     def __add__(self, other: Comm) -> Comm:
         return Comm(*(a + b for a, b in zip(self.astuple(), other.astuple(), strict=True)))
@@ -55,8 +57,13 @@ class Comm:
         """The same collective ``f`` times (or with ``f`` times the bytes on a bandwidth-bound path)."""
         return Comm(*(a * f for a in self.astuple()))
 
+    def busiest(self, f: float) -> Comm:
+        """As seen by a GPU that receives ``f`` times the mean: bytes and transfer time scale, latency not."""
+        return Comm(self.intra_bytes * f, self.inter_bytes * f, self.intra_s * f, self.inter_s * f,
+                    self.latency_s + f * (self.time_s - self.latency_s), self.latency_s)
+
     def astuple(self) -> tuple:
-        return (self.intra_bytes, self.inter_bytes, self.intra_s, self.inter_s, self.time_s)
+        return (self.intra_bytes, self.inter_bytes, self.intra_s, self.inter_s, self.time_s, self.latency_s)
 
 
 def p_hit(slots: int, held: int, top_k: int) -> float:
@@ -94,31 +101,33 @@ def ep_all_to_all(tokens: float, msg_bytes: float, *, top_k: int, slots: int, ep
         inter = tokens * remote * msg_bytes
         ti, to = intra / up_bw, inter / out_bw
         lat = up_lat + (out_lat if nodes > 1 else 0.0)
-        return Comm(intra, inter, ti, to, max(ti, to) + lat)
+        return Comm(intra, inter, ti, to, max(ti, to) + lat, lat)
     if mode == "low_latency":
         pairs = tokens * top_k * msg_bytes
         local = (gpn - 1) / ep if nvlink_peers else 0.0
         intra, inter = pairs * local, pairs * ((ep - 1) / ep - local)
         ti, to = intra / up_bw, inter / out_bw
-        return Comm(intra, inter, ti, to, max(ti, to) + (out_lat if inter else up_lat))
+        lat = out_lat if inter else up_lat
+        return Comm(intra, inter, ti, to, max(ti, to) + lat, lat)
     if mode == "flat":  # one NCCL all-to-all, one latency per peer, the network for all of it
         b = tokens * top_k * msg_bytes * (ep - 1) / ep
         t = b / (out_bw if nodes > 1 else up_bw)
         lat = (ep - 1) * (out_lat if nodes > 1 else up_lat)
         return Comm(0.0 if nodes > 1 else b, b if nodes > 1 else 0.0, 0.0 if nodes > 1 else t,
-                    t if nodes > 1 else 0.0, t + lat)
+                    t if nodes > 1 else 0.0, t + lat, lat)
     if mode == "two_phase":
         b = tokens * top_k * msg_bytes
         intra, inter = b * (gpn - 1) / gpn, (b * (nodes - 1) / nodes if nodes > 1 else 0.0)
         ti, to = intra / up_bw, inter / out_bw
-        return Comm(intra, inter, ti, to, ti + to + (gpn - 1) * up_lat + (nodes - 1) * out_lat)
+        lat = (gpn - 1) * up_lat + (nodes - 1) * out_lat
+        return Comm(intra, inter, ti, to, ti + to + lat, lat)
     # coordinated: among the ep / tp GPUs of one slice rank, then an all-gather over tp
     group = max(ep // tp, 1)
     b = tokens / tp * top_k * msg_bytes * (group - 1) / group
     over_net = nodes > 1
     t = b / (out_bw if over_net else up_bw)
     lat = (group - 1) * (out_lat if over_net else up_lat)
-    return Comm(0.0, b, 0.0, t, t + lat) if over_net else Comm(b, 0.0, t, 0.0, t + lat)
+    return Comm(0.0, b, 0.0, t, t + lat, lat) if over_net else Comm(b, 0.0, t, 0.0, t + lat, lat)
 
 
 def all_reduce(nbytes: float, group: int, cluster: ClusterSpec) -> Comm:
@@ -133,7 +142,7 @@ def all_reduce(nbytes: float, group: int, cluster: ClusterSpec) -> Comm:
     inter = 2.0 * (nodes - 1) / nodes * nbytes / gpn if nodes > 1 else 0.0
     ti, to = intra / cluster.scale_up_bw, inter / cluster.scale_out_bw
     lat = 2 * (gpn - 1) * cluster.scale_up_latency_s + 2 * (nodes - 1) * cluster.scale_out_latency_s
-    return Comm(intra, inter, ti, to, ti + to + lat)
+    return Comm(intra, inter, ti, to, ti + to + lat, lat)
 
 
 def all_gather(nbytes: float, group: int, cluster: ClusterSpec) -> Comm:

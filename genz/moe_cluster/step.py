@@ -110,8 +110,8 @@ def pool_step(model: Model, precision: Precision, pool: PoolLayout, cluster: Clu
             a2a = dict(top_k=model.top_k, slots=phys.experts, ep=ep, cluster=cluster, mode=pool.a2a, tp=atp,
                        nvlink_peers=pool.nvlink_peers)
             tok = tokens_group if pool.a2a == "coordinated" else per_mb
-            d = ep_all_to_all(tok, msg_d, **a2a).scaled(imbalance)
-            c = ep_all_to_all(tok, msg_c, **a2a).scaled(imbalance)
+            d = ep_all_to_all(tok, msg_d, **a2a).busiest(imbalance)
+            c = ep_all_to_all(tok, msg_c, **a2a).busiest(imbalance)
             if pool.a2a == "coordinated" and atp > 1:
                 c = c + all_gather(tokens_group * model.hidden * 2.0, atp, cluster)
         else:
