@@ -212,3 +212,46 @@ def test_layout_file_round_trip_and_errors(tmp_path):
     with pytest.raises(ValueError, match="prefill.ep"):
         predict_cluster(layout_from_dict({"model": "deepseek-v3", "cluster": "dgx-h100",
                                           "prefill": {"nodes": 3, "batch_per_gpu": 1024, "context": 1024}}))
+
+
+# ------------------------------------------------------------------ CLI and reproductions
+def test_cli_predict_with_a_layout_prints_both_pools_and_the_split():
+    from click.testing import CliRunner
+
+    from interfaces.cli import main as cli
+
+    lay = "docs/layouts/deepseek-v3-sglang-96xh100.yaml"
+    r = CliRunner().invoke(cli, ["predict", "--model", "deepseek-v3", "--layout", lay])
+    assert r.exit_code == 0, r.output
+    for text in ("prefill pool", "decode pool", "tokens/s per node", "memory per GPU", "intra-node", "inter-node",
+                 "overlap hidden", "KV transfer"):
+        assert text in r.output
+    j = CliRunner().invoke(cli, ["predict", "--layout", lay, "--json"])
+    assert j.exit_code == 0 and json.loads(j.output)["pools"]["decode"]["ep"] == 72
+    bad = CliRunner().invoke(cli, ["predict", "--layout", "no-such-file.yaml"])
+    assert bad.exit_code == 2 and "layout" in bad.output
+
+
+def test_sglang_reproduction_like_for_like_rows_within_twenty_percent():
+    from validation.reproductions import sglang_deepseek_v3 as rep
+
+    rows = {name: (pub, model) for name, pub, model, _ in rep.rows()}
+    for name in ("prefill 4K, simulated perfect EPLB", "decode 2K, 256 req/GPU, tok/s/node",
+                 "DeepSeek profile prefill, H800 EP32", "DeepSeek profile decode, H800 EP128"):
+        pub, model = rows[name]
+        assert abs(model - pub) / pub < 0.20, name
+    # directions of the ablations
+    assert rows["TBO gain, decode 256 req/GPU"][1] > 0 > rows["TBO gain, decode 32 req/GPU"][1]
+    assert rows["TBO gain, prefill 16K tok/GPU (+27..35 %)"][1] > 0
+    assert all(model > 1 for name, (_, model) in rows.items() if name.startswith(("EPLB", "EP72", "EP32")))
+
+
+def test_deepspeed_moe_models_match_their_published_sizes():
+    from validation.reproductions.deepspeed_moe import gpt_moe, min_gpus
+
+    assert gpt_moe("24B+MoE-128", 30, 8192).params() / 1e9 == pytest.approx(1046.9, rel=0.02)
+    assert gpt_moe("47B+MoE-128", 58, 8192).params() / 1e9 == pytest.approx(2024.0, rel=0.02)
+    assert gpt_moe("8B+MoE-128", 40, 4096).params() / 1e9 == pytest.approx(349.0, rel=0.02)
+    # expert slicing keeps the parameters
+    assert gpt_moe("x", 30, 8192, slices=2).params() == pytest.approx(gpt_moe("x", 30, 8192).params(), rel=1e-3)
+    assert min_gpus(gpt_moe("8B+MoE-128", 40, 4096), 4) == 32

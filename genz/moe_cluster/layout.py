@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from genz.moe_cluster.comm import A2A_MODES
+from workloads import Model
 
 ROLES = ("prefill", "decode")
 
@@ -92,7 +93,7 @@ class PoolLayout:
 class ClusterLayout:
     """A model served on a cluster by a prefill pool and/or a decode pool."""
 
-    model: str
+    model: str | Model
     cluster: str
     precision: str = "fp8"
     runtime: str = "sglang"
