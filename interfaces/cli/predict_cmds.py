@@ -43,9 +43,12 @@ def _fmt_time(s: float) -> str:
                    "measured, transferred or prior one), datasheet (ideal roofline), a profile name or a JSON path.")
 @click.option("--allow-long-context", is_flag=True,
               help="Predict even when prompt + output exceeds the model's context window.")
+@click.option("--layout", type=click.Path(dir_okay=False),
+              help="MoE cluster layout (YAML/JSON: cluster, prefill/decode pools, EP, redundant experts); prints "
+                   "per-node throughput, memory per GPU and the time split (docs/moe-clusters.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object in SI units.")
 def predict(model, hardware, batch, prompt, output, tp, pp, ep, dp, precision, kv_cache_dtype, cuda_graphs, runtime,
-            profile, allow_long_context, as_json):
+            profile, allow_long_context, layout, as_json):
     """Latency, throughput, memory and energy of one configuration.
 
     \b
@@ -53,7 +56,14 @@ def predict(model, hardware, batch, prompt, output, tp, pp, ep, dp, precision, k
       genz predict
       genz predict --model llama-3-70b --hardware h100 --tp 4 --batch 32 --precision fp8
       genz predict --model mixtral-8x7b --hardware h200 --tp 2 --ep 2 --json
+      genz predict --model deepseek-v3 --layout examples/deepseek-v3-pd.yaml
     """
+    if layout:
+        from interfaces.cli.moe_cmds import predict_layout
+
+        given = click.get_current_context().get_parameter_source("model") != click.core.ParameterSource.DEFAULT
+        predict_layout(layout, model if given else None, as_json, profile)
+        return
     import genz
     from workloads import Precision
 
