@@ -3,7 +3,10 @@
 Defaults follow vLLM where it has the knob: ``max_num_seqs = 256``, ``block_size = 16``,
 ``gpu_memory_utilization = 0.9`` (vLLM's engine arguments); ``max_num_batched_tokens = 8192``
 (vLLM V1's default for its OpenAI server on data-centre GPUs; assumption, it varies by version and
-GPU); ``watermark = 0.01`` (vLLM V0's block manager keeps 1 % of blocks free when admitting).
+GPU); ``watermark = 0.01`` (vLLM V0's block manager keeps 1 % of blocks free when admitting);
+``preemption_mode = recompute`` (vLLM's). ``prefix_caching`` is off by default although vLLM V1
+turns it on: with no shared prefixes it changes only what a preempted sequence recomputes, and off
+keeps results comparable with earlier runs; turn it on for workloads that share prefixes.
 """
 
 from __future__ import annotations
@@ -83,6 +86,11 @@ class ContinuousBatching:
     block_size: int = field(default=16, metadata={"help": "KV-cache block, tokens"})
     gpu_memory_utilization: float = field(default=0.9, metadata={"help": "fraction of device memory the engine uses"})
     watermark: float = field(default=0.01, metadata={"help": "fraction of KV blocks kept free when admitting"})
+    prefix_caching: bool = field(default=False, metadata={
+        "help": "reuse cached KV blocks of shared prompt prefixes (vLLM automatic prefix caching)"})
+    preemption_mode: str = field(default="recompute", metadata={
+        "help": "what a preempted decoding sequence does: recompute | swap (KV to host memory and back)"})
+    swap_link: str = field(default="pcie5", metadata={"help": "host link swapped KV blocks cross (one per device)"})
 
     kind = "continuous"
 
@@ -102,6 +110,20 @@ class ContinuousBatching:
         _fraction(prefix, "gpu_memory_utilization", self.gpu_memory_utilization)
         ok = isinstance(self.watermark, int | float) and 0 <= self.watermark < 1
         _need(ok, f"{prefix}watermark: must be in [0, 1), got {self.watermark!r}")
+        _flag(prefix, "prefix_caching", self.prefix_caching)
+        check_preemption(prefix, self.preemption_mode, self.swap_link)
+
+
+def check_preemption(prefix: str, mode, link) -> None:
+    """``ValueError`` naming ``prefix + preemption_mode`` / ``swap_link`` when unknown."""
+    from genz.serving.preemption import preemption_mode
+    from hwmodels.spec import load_link
+
+    preemption_mode(mode, prefix)
+    try:
+        load_link(link)
+    except (ValueError, AttributeError) as exc:
+        raise ValueError(f"{prefix}swap_link: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -213,6 +235,11 @@ class MemoConfig:
         _int_at_least(prefix, "context_bucket", self.context_bucket, 1)
 
 
+def _caches(cfg) -> bool:
+    """Whether a policy config keeps a prefix cache (``prefix_caching`` or ``radix_cache`` on)."""
+    return bool(getattr(cfg, "prefix_caching", False) or getattr(cfg, "radix_cache", False))
+
+
 def _check_cost(name: str, cost) -> None:
     _need(callable(getattr(cost, "step", None)), f"{name} must have a step(prefill_chunks, decode_contexts) method")
     for attr in ("kv_bytes_per_token", "kv_capacity_bytes", "price_per_hour_usd"):
@@ -230,6 +257,13 @@ class Scenario:
     all of them when colocated, the decode pool when ``disaggregation`` is set. Give exactly one of
     ``trace`` (requests) or ``workload`` (generated with ``seed``). ``window_s`` is the width of the
     utilization / queue windows (default: the arrival span / 200).
+
+    Clients: open loop by default (each request is sent at its ``arrival_s``). With ``concurrency``
+    N, a closed loop as ``benchmark_serving --max-concurrency``, genai-perf and NIM benchmarks run
+    it: N users each send a request, wait for its last token, think ``think_time_s`` seconds and
+    send the next (requests are taken in trace order; their ``arrival_s`` is ignored, and a
+    request's arrival becomes the moment it is sent). A request that ``follows`` another (the next
+    turn of a conversation) is sent ``think_time_s`` after that one finishes, by the same user.
     """
 
     cost: StepCostModel
@@ -245,6 +279,8 @@ class Scenario:
     memo: MemoConfig = field(default_factory=MemoConfig)
     window_s: float | None = None
     name: str = ""
+    concurrency: int | None = None
+    think_time_s: float = 0.0
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -273,6 +309,15 @@ class Scenario:
         self.memo.validate("memo.")
         if self.window_s is not None:
             _need(self.window_s > 0, f"window_s must be > 0 or None, got {self.window_s!r}")
+        if self.concurrency is not None:
+            _int_at_least("workload.", "concurrency", self.concurrency, 1)
+        t = self.think_time_s
+        _need(isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and t >= 0,
+              f"workload.think_time_s: must be a finite number >= 0, got {t!r}")
+        if self.disaggregation is not None:
+            _need(not _caches(self.scheduler) and not _caches(self.disaggregation.prefill_scheduler),
+                  "scheduler.prefix_caching: prefix caching is not modelled with disaggregation (turn it off, "
+                  "or serve colocated)")
 
     def requests(self) -> list[Request]:
         """The trace, sorted by arrival (generated from ``workload`` and ``seed`` if needed)."""

@@ -14,6 +14,8 @@ from typing import Protocol, runtime_checkable
 
 from genz.serving.config import ContinuousBatching, StaticBatching
 from genz.serving.entities import Seq, blocks_for
+from genz.serving.preemption import preemption_mode
+from genz.serving.prefix_cache import BlockPrefixCache
 from genz.serving.registry import make_scheduler, register_scheduler
 
 __all__ = ["ContinuousScheduler", "Scheduler", "StaticScheduler", "make_scheduler", "num_kv_blocks"]
@@ -94,6 +96,10 @@ class _Base:
         self.prefill_tokens = 0
         self.decode_tokens = 0
         self.preemptions = 0
+        self.cached_tokens = 0   # prompt tokens a prefix cache supplied
+        self.queried_tokens = 0  # prompt tokens looked up in a prefix cache
+        self.swap_blocks = 0     # blocks copied to or from host memory, taken by the replica each iteration
+        self.cache = None
 
     def add(self, seq: Seq) -> None:
         self.waiting.append(seq)
@@ -108,13 +114,19 @@ class ContinuousScheduler(_Base):
 
     Every iteration decodes all decoding sequences (``max_num_batched_tokens >= max_num_seqs``, as
     vLLM requires); when their new KV blocks are short, the newest running sequence is preempted (by
-    recomputation) until they fit. With chunked prefill, running prompts then get chunks oldest first
-    (preempting the newest when blocks run out, possibly themselves) and new prompts are admitted
-    oldest first while ``max_num_seqs``, the token budget and the free blocks less the watermark
-    allow. Unchunked, an iteration admitting prompts is a prefill-only batch of whole prompts; a
-    recomputation may exceed the token budget when it is alone, so a long preempted sequence is never
-    stuck. In a prefill-only replica (disaggregated) a sequence leaves when its prompt is done and
-    keeps its blocks until its KV is on the wire.
+    its preemption mode, :mod:`genz.serving.preemption`) until they fit. With chunked prefill, running
+    prompts then get chunks oldest first (preempting the newest when blocks run out, possibly
+    themselves) and new prompts are admitted oldest first while ``max_num_seqs``, the token budget
+    and the free blocks less the watermark allow. Unchunked, an iteration admitting prompts is a
+    prefill-only batch of whole prompts; a recomputation may exceed the token budget when it is
+    alone, so a long preempted sequence is never stuck. In a prefill-only replica (disaggregated) a
+    sequence leaves when its prompt is done and keeps its blocks until its KV is on the wire.
+
+    With a prefix cache (``prefix_caching``, :mod:`genz.serving.prefix_cache`) an admitted prompt
+    starts after its cached prefix, and the free blocks include cached blocks nobody holds (evicted
+    when a block is needed). Subclasses change admission through ``mixed`` (prompts share iterations
+    with decodes), ``split_prompts`` (prompts may be chunked), ``reserving`` with ``_reserve`` /
+    ``_unreserve`` (an admission gate) and ``cache``.
 
     Decoding sequences are tracked in aggregate so an iteration costs O(1) plus its events: a decode
     clock ``D`` counts this replica's decode iterations, a decoding sequence's cached tokens are
@@ -127,8 +139,14 @@ class ContinuousScheduler(_Base):
         self.max_seqs = cfg.max_num_seqs
         self.budget = cfg.max_num_batched_tokens
         self.chunked = cfg.chunked_prefill
-        self.watermark = int(cfg.watermark * num_blocks)
+        self.mixed = self.chunked
+        self.split_prompts = self.chunked
+        self.watermark = int(getattr(cfg, "watermark", 0.0) * num_blocks)
         self.prefill_only = prefill_only
+        self.preemption = preemption_mode(getattr(cfg, "preemption_mode", "recompute"))
+        self.cache = BlockPrefixCache(cfg.block_size) if getattr(cfg, "prefix_caching", False) else None
+        self.reserving = False
+        self.budget_knob = "max_num_batched_tokens"
         self.running: dict[Seq, None] = {}     # admission order; popitem() gives the newest
         self.prefilling: dict[Seq, None] = {}  # running sequences still in prefill, admission order
         self.D = 0                             # decode clock
@@ -149,10 +167,17 @@ class ContinuousScheduler(_Base):
             what = "prompt" if self.prefill_only else "prompt + output"
             return (f"kv_cache: {what} ({need} tokens) needs {blocks_for(need, bs)} blocks, the replica has "
                     f"{self.num_blocks} ({self.watermark} kept free)")
-        if not self.chunked and seq.prompt > self.budget:
-            return (f"prompt ({seq.prompt} tokens) exceeds scheduler.max_num_batched_tokens ({self.budget}) "
+        if not self.split_prompts and seq.prompt > self.budget:
+            return (f"prompt ({seq.prompt} tokens) exceeds scheduler.{self.budget_knob} ({self.budget}) "
                     "with chunked prefill off")
         return ""
+
+    def _reserve(self, s: Seq) -> bool:
+        """Admission gate of ``reserving`` subclasses: True (and the reservation made) when ``s`` may run."""
+        return True
+
+    def _unreserve(self, s: Seq) -> None:
+        """Hand back what :meth:`_reserve` took for ``s``."""
 
     # ------------------------------------------------------------------ decoding set
     def _start_decoding(self, s: Seq) -> None:
@@ -179,17 +204,34 @@ class ContinuousScheduler(_Base):
         s.generated = s.tokens - s.prompt
         return blocks_for(s.computed, self.block_size)
 
+    def _free_seq(self, s: Seq, blocks: int) -> None:
+        """``s`` gives back the ``blocks`` it holds (to the prefix cache first, when there is one)."""
+        cache = self.cache
+        if cache is None:
+            self.free += blocks
+        else:
+            self.free += cache.offer(s, s.computed)
+            self.free += cache.release(s, blocks)
+        if self.reserving:
+            self._unreserve(s)
+
+    def _evict(self) -> None:
+        """Keep the cached-but-unused blocks within the free ones (evicting the oldest)."""
+        cache = self.cache
+        if cache.evictable > self.free:
+            cache.evict(cache.evictable - self.free)
+
     def _preempt_newest(self) -> Seq:
         victim, _ = self.running.popitem()
         if victim in self.prefilling:
             del self.prefilling[victim]
-            self.free += victim.blocks
+            blocks, decoding = victim.blocks, False
         else:
-            self.free += self._stop_decoding(victim) + (victim.d0 % self.block_size == self._allocated)
+            blocks = self._stop_decoding(victim) + (victim.d0 % self.block_size == self._allocated)
+            decoding = True
+        self._free_seq(victim, blocks)
         victim.blocks = 0
-        victim.computed = 0
-        victim.prefilling = True
-        victim.target = victim.tokens
+        self.preemption.preempt(self, victim, decoding)
         victim.preemptions += 1
         victim.epoch += 1
         self.preemptions += 1
@@ -205,42 +247,73 @@ class ContinuousScheduler(_Base):
             s.first_scheduled = now
         self.running[s] = None
 
+    def _try_prompt(self, s: Seq, budget: int, now: float) -> int:
+        """Admit the waiting prompt ``s`` with at most ``budget`` tokens in this iteration (after its
+        cached prefix); the tokens scheduled, 0 when it cannot be admitted now."""
+        cache = self.cache
+        hit = taken = 0
+        if cache is not None:
+            hit, taken, handle = cache.match(s, s.target)
+        start = hit * self.block_size
+        n = s.target - start
+        if n > budget:
+            if not self.split_prompts:
+                return 0
+            n = budget
+        need = blocks_for(start + n, self.block_size) - hit
+        if self.free - taken - need < self.watermark or (self.reserving and not self._reserve(s)):
+            return 0
+        self._admit(s, need, now)
+        if cache is not None:
+            cache.acquire(s, hit, handle)
+            self.free -= taken
+            s.blocks += hit
+            s.computed = start
+            s.cached += start
+            s.queried += s.target
+            self.cached_tokens += start
+            self.queried_tokens += s.target
+            self._evict()
+        self.prefilling[s] = None
+        return n
+
     # ------------------------------------------------------------------ one iteration
     def schedule(self, now: float) -> Plan | None:
         """The next iteration's plan (prefill chunks, decodes, context sum), or None when idle."""
         bs = self.block_size
         running = self.running
         waiting = self.waiting
+        cache = self.cache
         prefill: list[tuple[Seq, int]] = []
         self._prefill = prefill
         self._decoding = False
         self._allocated = -1  # residue whose decode blocks this iteration already took
-        # already-prefilled arrivals (disaggregated decode) join the decoding set
+        # already-prefilled arrivals (disaggregated decode) and swapped-out sequences join the decoding set
         while waiting and not waiting[0].prefilling and len(running) < self.max_seqs:
             s = waiting[0]
             need = blocks_for(s.computed, bs)
-            if self.free - need < self.watermark:
+            if self.free - need < self.watermark or (self.reserving and not self._reserve(s)):
                 break
             self._admit(s, need, now)
+            if s.swapped:
+                self.preemption.readmit(self, s, need)
             self._start_decoding(s)
-        if not self.chunked and waiting and waiting[0].prefilling and len(running) < self.max_seqs:
+            if cache is not None:
+                self._evict()
+        if not self.mixed and waiting and waiting[0].prefilling and len(running) < self.max_seqs:
             tokens = 0
             while waiting and len(running) < self.max_seqs:
                 s = waiting[0]
                 if not s.prefilling:
                     break
-                n = s.target
-                if tokens and tokens + n > self.budget:
+                # a prompt alone may exceed the budget (a long recomputation is never stuck)
+                n = self._try_prompt(s, self.budget - tokens if tokens else s.target, now)
+                if not n:
                     break
-                need = blocks_for(n, bs)
-                if self.free - need < self.watermark:
-                    break
-                self._admit(s, need, now)
-                self.prefilling[s] = None
                 prefill.append((s, n))
                 tokens += n
             if prefill:
-                return tuple((n, 0) for _, n in prefill), 0, 0
+                return tuple((n, s.computed) for s, n in prefill), 0, 0
         # decodes: one new block for each sequence whose cached tokens fill its last block
         if self.n_dec:
             r = self.D % bs
@@ -248,6 +321,8 @@ class ContinuousScheduler(_Base):
                 self._preempt_newest()
             self.free -= self.need_at[r]
             self._allocated = r
+            if cache is not None:
+                self._evict()
         n_dec = self.n_dec
         self._decoding = n_dec > 0
         budget = self.budget - n_dec
@@ -270,17 +345,16 @@ class ContinuousScheduler(_Base):
                 s.blocks += need
                 budget -= n
                 prefill.append((s, n))
-        if self.chunked:
+                if cache is not None:
+                    self._evict()
+        if self.mixed:
             while waiting and budget > 0 and len(running) < self.max_seqs:
                 s = waiting[0]
                 if not s.prefilling:
                     break
-                n = s.target if s.target < budget else budget
-                need = blocks_for(n, bs)
-                if self.free - need < self.watermark:
+                n = self._try_prompt(s, budget, now)
+                if not n:
                     break
-                self._admit(s, need, now)
-                self.prefilling[s] = None
                 prefill.append((s, n))
                 budget -= n
         n_dec = self.n_dec
@@ -291,7 +365,7 @@ class ContinuousScheduler(_Base):
 
     def _finish(self, s: Seq, blocks: int, now: float) -> None:
         del self.running[s]
-        self.free += blocks
+        self._free_seq(s, blocks)
         s.blocks = 0
         s.done = True
         self.on_finish(s, now)
@@ -299,6 +373,7 @@ class ContinuousScheduler(_Base):
     def complete(self, now: float, start: float) -> None:
         """Apply the iteration that ran from ``start`` to ``now``."""
         out = 0
+        cache = self.cache
         if self._decoding:
             n_dec = self.n_dec
             self.decode_tokens += n_dec
@@ -313,6 +388,8 @@ class ContinuousScheduler(_Base):
             s.computed += n
             s.prefill_tokens += n
             self.prefill_tokens += n
+            if cache is not None:
+                self.free += cache.offer(s, s.computed)
             if s.computed != s.target:
                 continue
             del self.prefilling[s]

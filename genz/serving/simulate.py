@@ -46,6 +46,18 @@ def unloaded_tpot(memo: MemoizedStepCost, prompt: int) -> float:
     return memo.cost((), 1, prompt)[0]
 
 
+def _swap_seconds_per_block(cost, cfg) -> float:
+    """Host-link seconds to copy one KV block of a replica (swap preemption): its bytes over the
+    ``swap_link`` of each of the replica's devices (each moves its share); 0 without swapping."""
+    if getattr(cfg, "preemption_mode", "recompute") != "swap":
+        return 0.0
+    from hwmodels.spec import load_link
+
+    link = load_link(cfg.swap_link)
+    devices = getattr(cost, "devices", 1) or 1
+    return cfg.block_size * cost.kv_bytes_per_token / (link.bandwidth * devices)
+
+
 class _Pool:
     def __init__(self, env, name, cost, sched_cfg, replicas, router, memo_cfg, window_s, role):
         self.name = name
@@ -56,9 +68,10 @@ class _Pool:
         self.num_blocks = num_kv_blocks(cost, sched_cfg.block_size, sched_cfg.gpu_memory_utilization)
         self.router = make_router(router, replicas)
         self.replicas = []
+        swap_s = _swap_seconds_per_block(cost, sched_cfg)
         for i in range(replicas):
             sched = make_scheduler(sched_cfg, self.num_blocks, prefill_only=(role == "prefill"))
-            self.replicas.append(Replica(env, i, sched, self.memo, window_s))
+            self.replicas.append(Replica(env, i, sched, self.memo, window_s, swap_s))
         self.link_free_at = [0.0] * replicas
 
     def never_fits(self, seq: Seq) -> str:
@@ -73,8 +86,18 @@ class _Run:
         self.progress = progress
         self.seqs = [Seq(q) for q in reqs]
         self.total = len(self.seqs)
-        self.first_arrival = reqs[0].arrival_s if reqs else 0.0
-        self.last_arrival = reqs[-1].arrival_s if reqs else 0.0
+        ids = {q.id for q in reqs}
+        # the next turn of each conversation, sent when its predecessor is done
+        self.follower = {s.req.follows: s for s in self.seqs if s.req.follows is not None and s.req.follows in ids}
+        self.heads = [s for s in self.seqs if s.req.follows is None or s.req.follows not in ids]
+        self.closed = sc.concurrency is not None
+        self.think = float(sc.think_time_s)
+        self.chained = self.closed or bool(self.follower)
+        self.next_head = 0
+        self.first_arrival = 0.0 if self.closed or not self.heads else self.heads[0].arrival
+        self.last_arrival = math.inf if self.closed or not self.heads else self.heads[-1].arrival
+        self.peak_in_system = 0
+        self.longest_e2e = 0.0
         dis = sc.disaggregation
         self.decode = _Pool(env, "decode" if dis else "replica", sc.cost, sc.scheduler, sc.replicas, sc.router,
                             sc.memo, window_s, "decode" if dis else "both")
@@ -88,7 +111,8 @@ class _Run:
         self.in_transfer = 0
         self.end_time: float | None = None
         self.saturated, self.saturation_reason = False, ""
-        self.samples: list[tuple[float, int, int, int, int, int]] = []
+        self.samples: list[tuple[float, int, int, int, int, int, float]] = []
+        self._cum = [0]  # running sums of the sampled requests in the system
         self.done = env.event()
         self._wire_hooks()
 
@@ -123,6 +147,10 @@ class _Run:
             seq.finish = now
             seq.status = "completed"
             self.completed += 1
+            if now - seq.arrival > self.longest_e2e:
+                self.longest_e2e = now - seq.arrival
+            if self.chained:
+                self._after(seq)
             if self.completed + self.dropped == self.total:
                 self._stop()
         return on_finish
@@ -166,42 +194,102 @@ class _Run:
             self.done.succeed()
 
     # ------------------------------------------------------------------ processes
-    def arrivals(self):
-        env = self.env
+    def _dispatch(self, seq: Seq) -> None:
+        """``seq`` arrives now: dropped if it can never fit, else routed to a replica of the front pool."""
+        self.arrived += 1
+        in_system = self.arrived - self.completed - self.dropped
+        if in_system > self.peak_in_system:
+            self.peak_in_system = in_system
+        reason = ""
+        for pool in self.pools:
+            reason = pool.never_fits(seq)
+            if reason:
+                reason = f"{pool.name}: {reason}" if self.prefill else reason
+                break
+        if reason:
+            seq.status, seq.reason = "dropped", reason
+            self.dropped += 1
+            if self.chained:
+                self._after(seq)
+            if self.completed + self.dropped == self.total:
+                self._stop()
+            return
         front = self.front
-        work = (lambda q: q.prompt) if self.prefill else (lambda q: q.prompt + q.output)
-        pools = self.pools
-        for seq in self.seqs:
+        i = front.router.assign(seq, seq.prompt if self.prefill else seq.prompt + seq.output)
+        if self.prefill:
+            seq.prefill_replica = i
+        else:
+            seq.replica = i
+        front.replicas[i].submit(seq)
+
+    def _send(self, seq: Seq | None) -> None:
+        """A user sends ``seq`` now (``None``: the next request of the closed loop's pool, if any left)."""
+        if seq is None:
+            if self.next_head >= len(self.heads):
+                return
+            seq = self.heads[self.next_head]
+            self.next_head += 1
+        seq.arrival = self.env.now
+        self._dispatch(seq)
+
+    def _after(self, seq: Seq) -> None:
+        """``seq`` is done (completed or dropped): its user thinks, then sends the conversation's next
+        turn, or (closed loop) the next request of the pool."""
+        nxt = self.follower.get(seq.id)
+        if nxt is None and not self.closed:
+            return
+        self.env.timeout(self.think).callbacks.append(lambda _ev: self._send(nxt))
+
+    def arrivals(self):
+        """Open loop: each conversation's first request at its arrival time (later turns follow
+        their predecessors); closed loop: ``concurrency`` users start at t = 0."""
+        env = self.env
+        if self.closed:
+            for _ in range(min(self.sc.concurrency, len(self.heads))):
+                self._send(None)
+            return
+            yield  # a generator, for simpy
+        for seq in self.heads:
             dt = seq.arrival - env.now
             if dt > 0:
                 yield env.timeout(dt)
-            self.arrived += 1
-            reason = ""
-            for pool in pools:
-                reason = pool.never_fits(seq)
-                if reason:
-                    reason = f"{pool.name}: {reason}" if self.prefill else reason
-                    break
-            if reason:
-                seq.status, seq.reason = "dropped", reason
-                self.dropped += 1
-                if self.completed + self.dropped == self.total:
-                    self._stop()
-                continue
-            i = front.router.assign(seq, work(seq))
-            if self.prefill:
-                seq.prefill_replica = i
-            else:
-                seq.replica = i
-            front.replicas[i].submit(seq)
+            self._dispatch(seq)
 
-    def _counts(self) -> tuple[int, int]:
-        waiting = running = 0
+    def _counts(self) -> tuple[int, int, float]:
+        """Requests waiting and running, and the fraction of KV blocks held by running requests."""
+        waiting = running = used = blocks = 0
         for pool in self.pools:
             for rep in pool.replicas:
-                waiting += len(rep.scheduler.waiting)
-                running += len(rep.scheduler.running)
-        return waiting, running
+                sched = rep.scheduler
+                waiting += len(sched.waiting)
+                running += len(sched.running)
+                used += sched.num_blocks - sched.free
+                blocks += sched.num_blocks
+        return waiting, running, used / blocks if blocks else 0.0
+
+    def _in_system_growth(self, k: int, arrivals: int, fraction: float, min_arrivals: int) -> str:
+        """Why the requests in the system (waiting + running + in transfer) grow without bound ('' when
+        they do not): at sample ``k`` (time t), their mean over (3t/4, t] exceeds their mean over
+        (t/4, t/2] (for a steady climb, the growth over t/2) by more than ``fraction`` of the arrivals
+        over (t/2, t] and by more than 4 standard deviations of a stationary count (Poisson, from the
+        earlier mean); checked once t/4 is past the longest latency seen, so a stable system has
+        filled up (and once a request has completed). This catches an overload the running batch
+        absorbs while nothing waits."""
+        samples, cum = self.samples, self._cum
+        a, b, c = k // 4, k // 2, (3 * k) // 4
+        if arrivals < min_arrivals or not self.completed or samples[a][0] - self.first_arrival < self.longest_e2e:
+            return ""
+        m1 = (cum[b + 1] - cum[a + 1]) / (b - a)
+        m2 = (cum[k + 1] - cum[c + 1]) / (k - c)
+        growth = m2 - m1
+        if growth <= max(fraction * arrivals, 4 * math.sqrt(2 * m1 + 1)):
+            return ""
+        (t1, t2, t3, now) = samples[a][0], samples[b][0], samples[c][0], samples[k][0]
+        lo, hi = samples[b], samples[k]
+        return (f"arrivals outpace completions: the requests in the system grew from a mean of {m1:.0f} over "
+                f"({t1:.4g} s, {t2:.4g} s] to {m2:.0f} over ({t3:.4g} s, {now:.4g} s] (waiting {lo[4]} -> {hi[4]}, "
+                f"running {lo[5]} -> {hi[5]}, KV blocks used {100 * lo[6]:.0f} -> {100 * hi[6]:.0f} %), more than "
+                f"saturation.growth_fraction = {fraction} of the {arrivals} arrivals since t = {t2:.4g} s")
 
     def monitor(self):
         env = self.env
@@ -210,12 +298,14 @@ class _Run:
         if self.first_arrival > 0:
             yield env.timeout(self.first_arrival)
         samples = self.samples
+        cum = self._cum
         while True:
             yield env.timeout(w)
             now = env.now
-            waiting, running = self._counts()
+            waiting, running, kv_used = self._counts()
             in_system = self.arrived - self.completed - self.dropped
-            samples.append((now, self.arrived, self.completed + self.dropped, in_system, waiting, running))
+            samples.append((now, self.arrived, self.completed + self.dropped, in_system, waiting, running, kv_used))
+            cum.append(cum[-1] + in_system)
             if self.progress is not None:
                 self.progress(self.completed + self.dropped, self.total)
             reason = ""
@@ -228,6 +318,8 @@ class _Run:
                     reason = (f"arrivals outpace completions: {growth} more requests waiting at t = {now:.4g} s "
                               f"than at t = {half[0]:.4g} s, over {arrivals} arrivals "
                               f"(> saturation.growth_fraction = {sat.growth_fraction})")
+                if not reason and k >= 8:
+                    reason = self._in_system_growth(k, arrivals, sat.growth_fraction, sat.min_arrivals)
             if not reason and sat.max_queue is not None and waiting > sat.max_queue:
                 reason = f"{waiting} requests waiting > saturation.max_queue = {sat.max_queue}"
             if not reason and sat.max_sim_time_s is not None and now >= sat.max_sim_time_s:
@@ -262,10 +354,12 @@ class _Run:
         frame = request_frame(self.seqs, sc.slo)
         end = self.end_time if self.end_time is not None else self.env.now
         duration = max(0.0, end - self.first_arrival)
-        out_tokens = prefill_tokens = preemptions = 0
+        out_tokens = prefill_tokens = preemptions = cached = queried = 0
         energy = cost = 0.0
         util_rows = []
         busy_total = 0.0
+        itl: dict[float, int] = {}
+        caching = False
         for pool in self.pools:
             idle_w = float(getattr(pool.cost, "idle_power_w", 0.0) or 0.0)
             for rep in pool.replicas:
@@ -273,6 +367,11 @@ class _Run:
                 out_tokens += s.tokens_out  # first tokens of disaggregated requests come from the prefill pool
                 prefill_tokens += s.prefill_tokens
                 preemptions += s.preemptions
+                cached += s.cached_tokens
+                queried += s.queried_tokens
+                caching = caching or s.cache is not None
+                for dt, n in rep.itl.items():
+                    itl[dt] = itl.get(dt, 0) + n
                 energy += rep.energy_j + idle_w * max(0.0, duration - rep.busy_s)
                 busy_total += rep.busy_s
                 for k, b in enumerate(rep.busy_bins):
@@ -283,14 +382,16 @@ class _Run:
         util = pd.DataFrame(util_rows, columns=["pool", "replica", "window_start_s", "window_end_s",
                                                 "busy_fraction", "output_tokens"])
         queue = pd.DataFrame(self.samples, columns=["time_s", "arrived", "done", "in_system", "waiting",
-                                                    "running"])
+                                                    "running", "kv_used_fraction"])
         mean_in_system = float(queue["in_system"].mean()) if len(queue) else math.nan
         summary = summarize(frame, duration_s=duration, output_tokens=out_tokens, prefill_tokens=prefill_tokens,
                             preemptions=preemptions, energy_j=energy, cost_usd=cost,
                             mean_in_system=mean_in_system,
                             mean_utilization=busy_total / (n_rep * duration) if duration > 0 else math.nan,
                             saturated=self.saturated, saturation_reason=self.saturation_reason,
-                            has_slo=sc.slo is not None)
+                            has_slo=sc.slo is not None, itl=itl, peak_in_system=self.peak_in_system,
+                            cached_prompt_tokens=cached,
+                            prefix_hit_rate=(cached / queried if queried else 0.0) if caching else math.nan)
         memo = {p.name: p.memo.stats() for p in self.pools}
         return ServingResult(summary, frame, util, queue, memo, sc.name)
 
@@ -342,6 +443,8 @@ def _default_window(sc: Scenario, reqs) -> float:
         o = max(1, round(sum(q.output_tokens for q in reqs) / len(reqs)))
         lone = unloaded_ttft(memo, sc.scheduler, p) + (o - 1) * unloaded_tpot(memo, p + o // 2)
         span = max(span, lone)
+        if sc.concurrency is not None:  # each user sends its requests one after another
+            span = max(span, -(-len(reqs) // sc.concurrency) * (lone + sc.think_time_s))
     return span / 200 if span > 0 else 1.0
 
 
