@@ -36,6 +36,8 @@ from genz.serving.results import Percentiles, ServingResult, Summary
 from genz.serving.schedulers import num_kv_blocks
 from genz.serving.simulate import simulate, unloaded_tpot, unloaded_ttft
 
+from genz.serving import policies  # noqa: E402,F401,I001  (the engine-style policies register)
+
 __all__ = ["ROUTERS", "SLO", "AllToAllCost", "ContinuousBatching", "Disaggregation", "KVLink", "LinearAllToAll",
            "LinearStepCost", "MemoConfig", "MemoizedStepCost", "Percentiles", "SaturationConfig", "Scenario",
            "ServingResult", "StaticBatching", "StepCostModel", "Summary", "WithAllToAll", "num_kv_blocks",

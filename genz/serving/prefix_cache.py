@@ -230,6 +230,8 @@ class RadixPrefixCache:
                 start = end
                 continue
             have = min(computed, end) - start   # tokens of this segment the sequence has computed
+            if have <= 0:
+                break
             if start < pos:                     # continuing the partial node it holds
                 if node.tokens < have:          # extend it with the sequence's own tokens (a copy of
                     seq.shared += have - node.tokens  # what another extended meanwhile stays its own)

@@ -404,6 +404,8 @@ class ContinuousScheduler(_Base):
                 self._finish(s, s.blocks, now)
             elif self.prefill_only:
                 del self.running[s]
+                if self.reserving:
+                    self._unreserve(s)
                 s.done = True
                 held, s.blocks = s.blocks, 0
                 self.on_prefilled(s, now, start, held)
