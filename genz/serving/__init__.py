@@ -13,6 +13,7 @@ iteration costs (:mod:`~genz.serving.cost`) are separate, as in Vidur; configs a
 (200, False)
 """
 
+from genz.serving import policies  # noqa: E402,F401,I001  (the engine-style policies register)
 from genz.serving.config import (
     ROUTERS,
     SLO,
@@ -35,8 +36,6 @@ from genz.serving.cost import (
 from genz.serving.results import Percentiles, ServingResult, Summary
 from genz.serving.schedulers import num_kv_blocks
 from genz.serving.simulate import simulate, unloaded_tpot, unloaded_ttft
-
-from genz.serving import policies  # noqa: E402,F401,I001  (the engine-style policies register)
 
 __all__ = ["ROUTERS", "SLO", "AllToAllCost", "ContinuousBatching", "Disaggregation", "KVLink", "LinearAllToAll",
            "LinearStepCost", "MemoConfig", "MemoizedStepCost", "Percentiles", "SaturationConfig", "Scenario",

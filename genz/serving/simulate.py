@@ -240,15 +240,15 @@ class _Run:
             return
         self.env.timeout(self.think).callbacks.append(lambda _ev: self._send(nxt))
 
+    def start_clients(self) -> None:
+        """Closed loop: ``concurrency`` users each send a request at t = 0."""
+        for _ in range(min(self.sc.concurrency, len(self.heads))):
+            self._send(None)
+
     def arrivals(self):
         """Open loop: each conversation's first request at its arrival time (later turns follow
-        their predecessors); closed loop: ``concurrency`` users start at t = 0."""
+        their predecessors)."""
         env = self.env
-        if self.closed:
-            for _ in range(min(self.sc.concurrency, len(self.heads))):
-                self._send(None)
-            return
-            yield  # a generator, for simpy
         for seq in self.heads:
             dt = seq.arrival - env.now
             if dt > 0:
@@ -336,7 +336,10 @@ class _Run:
 
     def run(self) -> None:
         env = self.env
-        env.process(self.arrivals())
+        if self.closed:
+            self.start_clients()
+        else:
+            env.process(self.arrivals())
         env.process(self.monitor())
         if self.total == 0:
             return
