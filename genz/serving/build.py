@@ -42,7 +42,15 @@ def length_distribution(d: Mapping):
 
 def workload_of(w: Mapping):
     """``(trace, None)`` for a trace file, ``(None, WorkloadSpec)`` for a generated workload."""
-    from workloads.requests import FixedRateArrivals, GammaArrivals, PoissonArrivals, WorkloadSpec, read_trace
+    from workloads.requests import (
+        AllAtOnce,
+        FixedRateArrivals,
+        GammaArrivals,
+        PoissonArrivals,
+        SharedPrefix,
+        WorkloadSpec,
+        read_trace,
+    )
 
     if w.get("trace"):
         reqs = read_trace(w["trace"])
@@ -53,9 +61,12 @@ def workload_of(w: Mapping):
         return reqs, None
     rate = w["rate_per_s"]
     proc = {"poisson": lambda: PoissonArrivals(rate), "gamma": lambda: GammaArrivals(rate, w["cv"]),
-            "fixed": lambda: FixedRateArrivals(rate)}[w["arrival"]]()
+            "fixed": lambda: FixedRateArrivals(rate), "closed": AllAtOnce}[w["arrival"]]()
+    sp = None
+    if w.get("system_prompt_tokens"):
+        sp = SharedPrefix(w["system_prompt_tokens"], w.get("system_prompt_fraction", 1.0), w.get("system_prompts", 1))
     return None, WorkloadSpec(w["requests"], proc, length_distribution(w["prompt"]),
-                              length_distribution(w["output"]))
+                              length_distribution(w["output"]), shared_prefix=sp, turns=w.get("turns", 1))
 
 
 def scheduler_of(s: Mapping, prefix: str = "scheduler."):
@@ -102,7 +113,9 @@ def build_scenario(spec: Mapping, *, trace: Sequence[Request] | None = None,
     return Scenario(cost=build_cost(spec, sched.max_step_tokens(n, longest), prices), scheduler=sched,
                     replicas=spec["replicas"], router=spec["router"], trace=trace, workload=workload, slo=slo,
                     seed=spec["seed"], disaggregation=dis, saturation=SaturationConfig(**spec["saturation"]),
-                    memo=MemoConfig(**spec["memo"]), window_s=spec["window_s"], name=spec["name"])
+                    memo=MemoConfig(**spec["memo"]), window_s=spec["window_s"], name=spec["name"],
+                    concurrency=spec["workload"].get("concurrency"),
+                    think_time_s=spec["workload"].get("think_time_s", 0.0))
 
 
 def fit_problem(spec: Mapping) -> str:

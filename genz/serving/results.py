@@ -11,7 +11,8 @@ Definitions (seconds unless stated):
   run). ``throughput_rps`` counts completed requests and ``tokens_per_s`` their prompt and output
   tokens; ``output_tokens_per_s``, energy per token and cost per million tokens count every output
   token produced (unfinished requests' too).
-* Cost = price per hour of each replica x replicas x duration, idle time included.
+* Cost = price per hour of each replica x replicas x duration, idle time included; NaN (printed
+  "price unknown") when a replica's hardware has no price, never 0.
 * ``mean_in_system`` is the time average of requests present (arrived, not completed), sampled at
   window boundaries: an independent check of Little's law against ``throughput x mean e2e``;
   ``peak_in_system`` the most present at once (at most the concurrency of a closed loop).

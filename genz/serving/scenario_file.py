@@ -46,7 +46,13 @@ Schema (YAML; TOML uses the same keys as tables)::
       prompt: 2048                   # int, "lognormal:MEAN:SIGMA", "uniform:LOW:HIGH",
       output: 128                    #   "empirical:FILE[:COLUMN]" or {dist: lognormal, mean: .., sigma: ..}
       length_sigma: 0.0              # log-normal spread around the use case's lengths
+      system_prompt_tokens: 2000     # a shared system prompt opening the prompts (added to their length)
+      system_prompt_fraction: 1.0    #   of this share of the requests (conversations)
+      system_prompts: 1              #   drawn uniformly from this many distinct ones
+      turns: 1                       # conversations of N turns, each resending the history (rate: conversations/s)
       trace: trace.csv               # instead of generating (relative to the file); requests = first N
+      concurrency: 32                # closed loop: N users, each sends its next request when the last is done
+      think_time_s: 0.0              #   after this pause (also between a conversation's turns)
     slo: {ttft_s: 0.5, tpot_s: 0.05} # default: the use case's; one alone leaves the other unbounded
     disaggregation:                  # Splitwise: a prefill pool ships KV caches to the replicas above
       prefill_replicas: 1
@@ -78,7 +84,9 @@ from genz.serving.registry import ROUTERS, SCHEDULERS, scheduler_config, schedul
 __all__ = ["DEFAULTS", "build_scenario", "fit_problem", "load_file", "load_scenario", "merge", "resolve"]
 
 _ENGINE_KEYS = ("model", "hardware", "precision", "tp", "pp", "ep", "runtime", "cuda_graphs")
-_GENERATED = ("rate_per_s", "arrival", "cv", "prompt", "output", "length_sigma")
+_GENERATED = ("rate_per_s", "arrival", "cv", "prompt", "output", "length_sigma", "system_prompt_tokens",
+              "system_prompt_fraction", "system_prompts", "turns")
+_CLIENTS = ("concurrency", "think_time_s")
 ARRIVALS = ("poisson", "gamma", "fixed")
 
 DEFAULTS: dict = {
@@ -94,7 +102,9 @@ DEFAULTS: dict = {
     "seed": 0,
     "scheduler": {"kind": "continuous"},  # each policy's knob defaults live in its config dataclass
     "workload": {"use_case": None, "rate_per_s": 4.0, "requests": 1000, "arrival": "poisson", "cv": 1.0,
-                 "prompt": None, "output": None, "length_sigma": 0.0, "trace": None},
+                 "prompt": None, "output": None, "length_sigma": 0.0, "trace": None, "concurrency": None,
+                 "think_time_s": 0.0, "system_prompt_tokens": None, "system_prompt_fraction": 1.0,
+                 "system_prompts": 1, "turns": 1},
     "slo": None,
     "disaggregation": None,
     "memo": {"prefill_bucket": 2, "context_bucket": 256},
@@ -110,7 +120,7 @@ bucket is 2 tokens, not MemoConfig's 16: measured on llama-3-8b / H100 (benchmar
 
 _DISAGG_KEYS = ("prefill_replicas", "link", "link_count", "overlap", "router", "scheduler") + _ENGINE_KEYS
 _TOP_KEYS = tuple(DEFAULTS)
-_SECTIONS = {"workload": ("use_case", "requests", "trace") + _GENERATED,
+_SECTIONS = {"workload": ("use_case", "requests", "trace") + _GENERATED + _CLIENTS,
              "slo": ("ttft_s", "tpot_s"),
              "disaggregation": _DISAGG_KEYS,
              "memo": tuple(DEFAULTS["memo"]),
@@ -341,13 +351,29 @@ def _workload(raw: dict, base_dir: Path | None) -> dict:
                   "arrival, prompt, output...), not both")
         out["trace"] = _path("workload.trace", raw["trace"], base_dir)
         out["requests"] = None if raw.get("requests") is None else _int("workload.requests", raw["requests"])
+        out.update(_clients(raw))
         return out
     out["requests"] = _int("workload.requests", raw.get("requests", d["requests"]))
-    out["rate_per_s"] = _num("workload.rate_per_s", raw.get("rate_per_s", d["rate_per_s"]))
-    out["arrival"] = _choice("workload.arrival", raw.get("arrival", d["arrival"]), ARRIVALS)
-    out["cv"] = _num("workload.cv", raw.get("cv", d["cv"]))
-    if out["arrival"] != "gamma" and raw.get("cv") is not None and out["cv"] != 1.0:
-        _fail("workload.cv", f"only applies to arrival: gamma (arrival is {out['arrival']})")
+    out.update(_clients(raw))
+    if out["concurrency"] is not None:
+        given = [k for k in ("rate_per_s", "arrival", "cv") if raw.get(k) is not None]
+        if given:
+            _fail(f"workload.{given[0]}", "a closed loop (workload.concurrency) sends each user's next request when "
+                  "the previous one is done; give no arrival rate or process with it")
+        out.update(rate_per_s=None, arrival="closed", cv=None)
+    else:
+        out["rate_per_s"] = _num("workload.rate_per_s", raw.get("rate_per_s", d["rate_per_s"]))
+        out["arrival"] = _choice("workload.arrival", raw.get("arrival", d["arrival"]), ARRIVALS)
+        out["cv"] = _num("workload.cv", raw.get("cv", d["cv"]))
+        if out["arrival"] != "gamma" and raw.get("cv") is not None and out["cv"] != 1.0:
+            _fail("workload.cv", f"only applies to arrival: gamma (arrival is {out['arrival']})")
+    sp = raw.get("system_prompt_tokens")
+    out["system_prompt_tokens"] = None if sp is None else _int("workload.system_prompt_tokens", sp)
+    out["system_prompt_fraction"] = _num("workload.system_prompt_fraction",
+                                         raw.get("system_prompt_fraction", d["system_prompt_fraction"]), 0.0,
+                                         lo_open=False, hi=1.0)
+    out["system_prompts"] = _int("workload.system_prompts", raw.get("system_prompts", d["system_prompts"]))
+    out["turns"] = _int("workload.turns", raw.get("turns", d["turns"]))
     sigma = _num("workload.length_sigma", raw.get("length_sigma", d["length_sigma"]), 0.0, lo_open=False)
     out["length_sigma"] = sigma
     if uc is None and (raw.get("prompt") is None or raw.get("output") is None):
@@ -362,6 +388,16 @@ def _workload(raw: dict, base_dir: Path | None) -> dict:
         else:
             out[key] = {"dist": "fixed", "tokens": uc_tokens}
     return out
+
+
+def _clients(raw: dict) -> dict:
+    """The client section of a workload: ``concurrency`` (closed loop of that many users, or None for
+    open loop) and ``think_time_s`` (a user's pause between a response and its next request)."""
+    d = DEFAULTS["workload"]
+    c = raw.get("concurrency")
+    return {"concurrency": None if c is None else _int("workload.concurrency", c),
+            "think_time_s": _num("workload.think_time_s", raw.get("think_time_s", d["think_time_s"]), 0.0,
+                                 lo_open=False)}
 
 
 def _link(raw) -> dict:

@@ -133,6 +133,12 @@ def _check_workers(workers):
 @click.option("--rate", type=float, default=None,
               help="Arrival rate, requests/s (Poisson). Without it the run is offline: every request at t = 0.")
 @click.option("--requests", type=int, default=200, show_default=True, help="Requests per simulated run.")
+@click.option("--concurrency", type=int, default=None,
+              help="Closed loop of N users instead of --rate (each sends its next request when the last is done).")
+@click.option("--think-time", type=float, default=0.0, show_default=True,
+              help="Seconds a closed-loop user waits between a response and its next request.")
+@click.option("--confirm-requests", type=int, default=1000, show_default=True,
+              help="With a capacity objective: requests of the run confirming each capacity found (0: none).")
 @click.option("--length-sigma", type=float, default=0.0, show_default=True,
               help="Log-normal spread of prompt and output lengths around the use case's (0 = fixed).")
 @click.option("--slo-ttft", type=float, default=None, help="TTFT objective, s (default: the use case's).")
@@ -170,7 +176,8 @@ def _check_workers(workers):
 @click.option("--out", default=None, help="Results file (JSON, read by genz report search); trials also go to <out>.csv.")
 @click.option("--force", is_flag=True, help="Overwrite --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the results file's content).")
-def tune(model, precision, use_case, rate, requests, length_sigma, slo_ttft, slo_tpot, min_attainment, objective,
+def tune(model, precision, use_case, rate, requests, concurrency, think_time, confirm_requests, length_sigma, slo_ttft,
+         slo_tpot, min_attainment, objective,
          max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, gpu_memory_utilization, tp, pp, ep, replicas,
          hardware, scheduler, batch_size, max_gpus, sampler, trials, seed, workers, ray_address, storage, study_name,
          prices, runtime, out, force, as_json):
@@ -186,6 +193,8 @@ def tune(model, precision, use_case, rate, requests, length_sigma, slo_ttft, slo
       genz tune --objective throughput,p99_tpot --sampler nsga2 --trials 60 --max-num-seqs 8:512:x2
       genz tune --sampler tpe --trials 100 --storage study.db --out tune.json   # resumable
       genz tune --ray-address auto --trials 400 --max-num-seqs 8:1024:x2 --tp 1,2,4,8
+      genz tune --objective capacity --hardware h100 --tp 1,2 --confirm-requests 2000
+      genz tune --concurrency 64 --objective throughput --max-num-seqs 32,64,128
     """
     from optimizers.search import SearchSpace, ServingObjective, search
 
@@ -209,7 +218,8 @@ def tune(model, precision, use_case, rate, requests, length_sigma, slo_ttft, slo
     ob = ServingObjective(model=model, precision=precision, use_case=use_case, rate_per_s=rate, num_requests=requests,
                           length_sigma=length_sigma, slo=_slo(slo_ttft, slo_tpot, use_case),
                           min_slo_attainment=min_attainment, seed=seed, runtime=runtime,
-                          prices=_pairs(prices, "--price"))
+                          prices=_pairs(prices, "--price"), concurrency=concurrency, think_time_s=think_time,
+                          confirm_requests=confirm_requests)
     with progress_bar(0, "tune", enabled=not as_json) as bar:
         res = search(space, ob, objectives=objectives, sampler=sampler, n_trials=trials, seed=seed,
                      workers=workers if workers is not None else (os.cpu_count() or 1), ray_address=ray_address,

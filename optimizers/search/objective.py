@@ -13,6 +13,9 @@ offline run queueing alone breaks any TTFT objective).
 With ``find_capacity`` (set by the search when an objective is ``capacity``) each evaluation finds
 the highest Poisson rate the configuration sustains within the SLO (:mod:`optimizers.search.rates`).
 
+With ``concurrency`` the clients are a closed loop of that many users (``think_time_s`` between a
+response and the next request), as benchmark tools run; the SLO then applies as with a rate.
+
 A configuration is *feasible* when the model fits, no request is dropped, and, with a rate, the run
 keeps up (not saturated) and at least ``min_slo_attainment`` of the requests meet the SLO.
 """
@@ -22,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from genz.parallel import devices_per_replica
 from genz.serving import SLO, MemoConfig, Scenario, simulate
@@ -142,6 +145,9 @@ class ServingObjective:
     prices: tuple[tuple[str, float], ...] = ()
     find_capacity: bool = False
     capacity_rel_tol: float = 0.05
+    confirm_requests: int = 0
+    concurrency: int | None = None
+    think_time_s: float = 0.0
 
     def __post_init__(self) -> None:
         uc = get_use_case(self.use_case) if isinstance(self.use_case, str) else self.use_case
@@ -157,6 +163,21 @@ class ServingObjective:
             raise ValueError(f"rate_per_s must be a finite number > 0 or None (offline), got {self.rate_per_s!r}")
         if isinstance(self.num_requests, bool) or not isinstance(self.num_requests, int) or self.num_requests < 1:
             raise ValueError(f"num_requests must be an integer >= 1, got {self.num_requests!r}")
+        if isinstance(self.confirm_requests, bool) or not isinstance(self.confirm_requests, int) \
+                or self.confirm_requests < 0:
+            raise ValueError(f"confirm_requests must be an integer >= 0 (0: no confirming run), got {self.confirm_requests!r}")
+        if self.concurrency is not None:
+            if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
+                raise ValueError(f"concurrency must be an integer >= 1 or None (open loop), got {self.concurrency!r}")
+            if self.rate_per_s is not None:
+                raise ValueError("concurrency: a closed loop sends each user's next request when the last is done; "
+                                 "give rate_per_s or concurrency, not both")
+            if self.find_capacity:
+                raise ValueError("concurrency: the capacity objectives search an open-loop arrival rate; "
+                                 "drop concurrency (or use throughput/goodput objectives with it)")
+        if not (isinstance(self.think_time_s, int | float) and math.isfinite(self.think_time_s)
+                and self.think_time_s >= 0):
+            raise ValueError(f"think_time_s must be a finite number >= 0, got {self.think_time_s!r}")
         if not (0 <= self.min_slo_attainment <= 1):
             raise ValueError(f"min_slo_attainment must be in [0, 1], got {self.min_slo_attainment!r}")
         if self.slo is not None:
@@ -213,6 +234,8 @@ class ServingObjective:
                "scheduler": {"kind": kind, **{k: config[k] for k in scheduler_knobs(kind) if k in config}},
                "memo": asdict(self.memo),
                "saturation": {"min_arrivals": max(20, self.num_requests // 10), "stop": rate_per_s is not None}}
+        if self.concurrency is not None:
+            raw["workload"] = {"concurrency": self.concurrency, "think_time_s": self.think_time_s}
         if config.get("prefill_replicas"):
             raw["disaggregation"] = {"prefill_replicas": config["prefill_replicas"],
                                      "hardware": config.get("prefill_hardware") or config["hardware"],
@@ -242,7 +265,12 @@ class ServingObjective:
     def capacity(self, config: Mapping) -> dict:
         """The highest Poisson rate (requests/s) at which ``config`` stays feasible (see
         :func:`optimizers.search.rates.max_rate`), started from 70 % of its offline throughput and
-        capped by it (a short run starting empty would otherwise flatter an overloaded deployment)."""
+        capped by it (a short run starting empty would otherwise flatter an overloaded deployment).
+
+        With ``confirm_requests`` the rate found is confirmed by a run of that many requests (long
+        enough for the queue to settle) and lowered by ``capacity_rel_tol`` until one passes (at
+        most 8 times); the metrics then hold the confirming run, ``capacity_short_run_rps`` (what the
+        bisection found), ``capacity_confirmed`` and ``confirm_slo_attainment``."""
         t0 = time.perf_counter()
         offline = self.evaluate_at(config, None)
         gpus = offline["metrics"]["gpus"]
@@ -253,11 +281,33 @@ class ServingObjective:
         rs = max_rate(lambda r: self.evaluate_at(config, r), start, upper=offline["metrics"]["throughput_rps"],
                       rel_tol=self.capacity_rel_tol)
         ev = dict(rs.evaluation)
-        m = {**ev["metrics"], "capacity_rps": rs.rate, "capacity_rps_per_gpu": rs.rate / gpus,
-             "offline_throughput_rps": offline["metrics"]["throughput_rps"], "capacity_evaluations": rs.evaluations + 1}
-        feasible = rs.rate > 0
-        return {"feasible": feasible, "reason": "" if feasible else rs.reason, "structural": bool(ev.get("structural")),
+        rate, reason, extra = rs.rate, rs.reason, {}
+        if self.confirm_requests and rate > 0:
+            ev, rate, reason, extra = self._confirm(config, rate, ev)
+        m = {**ev["metrics"], "capacity_rps": rate, "capacity_rps_per_gpu": rate / gpus,
+             "offline_throughput_rps": offline["metrics"]["throughput_rps"],
+             "capacity_evaluations": rs.evaluations + 1 + extra.get("confirm_runs", 0), **extra}
+        feasible = rate > 0
+        return {"feasible": feasible, "reason": "" if feasible else reason, "structural": bool(ev.get("structural")),
                 "metrics": m, "wall_s": time.perf_counter() - t0}
+
+    def _confirm(self, config: Mapping, rate: float, short: dict) -> tuple[dict, float, str, dict]:
+        """Confirm ``rate`` with ``confirm_requests`` requests, stepping down until a run passes."""
+        long = replace(self, num_requests=self.confirm_requests, find_capacity=False, confirm_requests=0)
+        r, runs = rate, 0
+        for _ in range(9):
+            ev = long.evaluate_at(config, r)
+            runs += 1
+            if ev["feasible"] or ev.get("structural"):
+                break
+            r *= 1 - self.capacity_rel_tol
+        ok = bool(ev["feasible"])
+        extra = {"capacity_short_run_rps": rate, "capacity_confirmed": ok, "confirm_requests": self.confirm_requests,
+                 "confirm_slo_attainment": ev["metrics"].get("slo_attainment", math.nan), "confirm_runs": runs}
+        if not ok:
+            return ev, 0.0, f"capacity not confirmed: no rate from {rate:.4g} down to {r:.4g} requests/s passed a " \
+                            f"{self.confirm_requests}-request run ({ev.get('reason', '')})", extra
+        return ev, r, "", extra
 
     def evaluate_at(self, config: Mapping, rate_per_s: float | None) -> dict:
         """One simulation of ``config`` at ``rate_per_s`` (None: offline). ``structural`` marks
@@ -287,6 +337,10 @@ class ServingObjective:
         elif rate_per_s is not None and not (s.slo_attainment >= self.min_slo_attainment):
             reason = (f"SLO attainment {s.slo_attainment:.3f} < min_slo_attainment {self.min_slo_attainment} "
                       f"at {rate_per_s:.4g} requests/s (TTFT <= {sc.slo.ttft_s:g} s and TPOT <= {sc.slo.tpot_s:g} s)")
+        elif self.concurrency is not None and not (s.slo_attainment >= self.min_slo_attainment):
+            reason = (f"SLO attainment {s.slo_attainment:.3f} < min_slo_attainment {self.min_slo_attainment} "
+                      f"with {self.concurrency} concurrent users (TTFT <= {sc.slo.ttft_s:g} s and "
+                      f"TPOT <= {sc.slo.tpot_s:g} s)")
         return {"feasible": not reason, "reason": reason, "structural": structural, "metrics": m,
                 "wall_s": time.perf_counter() - t0}
 
