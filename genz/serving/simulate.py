@@ -97,7 +97,6 @@ class _Run:
         self.first_arrival = 0.0 if self.closed or not self.heads else self.heads[0].arrival
         self.last_arrival = math.inf if self.closed or not self.heads else self.heads[-1].arrival
         self.peak_in_system = 0
-        self.longest_e2e = 0.0
         dis = sc.disaggregation
         self.decode = _Pool(env, "decode" if dis else "replica", sc.cost, sc.scheduler, sc.replicas, sc.router,
                             sc.memo, window_s, "decode" if dis else "both")
@@ -147,8 +146,6 @@ class _Run:
             seq.finish = now
             seq.status = "completed"
             self.completed += 1
-            if now - seq.arrival > self.longest_e2e:
-                self.longest_e2e = now - seq.arrival
             if self.chained:
                 self._after(seq)
             if self.completed + self.dropped == self.total:
@@ -269,27 +266,42 @@ class _Run:
 
     def _in_system_growth(self, k: int, arrivals: int, fraction: float, min_arrivals: int) -> str:
         """Why the requests in the system (waiting + running + in transfer) grow without bound ('' when
-        they do not): at sample ``k`` (time t), their mean over (3t/4, t] exceeds their mean over
-        (t/4, t/2] (for a steady climb, the growth over t/2) by more than ``fraction`` of the arrivals
-        over (t/2, t] and by more than 4 standard deviations of a stationary count (Poisson, from the
-        earlier mean); checked once t/4 is past the longest latency seen, so a stable system has
-        filled up (and once a request has completed). This catches an overload the running batch
-        absorbs while nothing waits."""
+        they do not). At sample ``k`` (time t), with m0..m3 their means over the quarters of (0, t]:
+        the climb from the second quarter to the last (m3 - m1, the growth over t/2 for a steady
+        climb) must exceed ``fraction`` of the arrivals over (t/2, t] and 4 standard deviations of a
+        stationary count (Poisson, from m1), and must not be slowing down as a system filling up to a
+        steady state does (m3 - m2 > (m1 - m0) / 2: linear growth keeps its pace; an exponential
+        fill-up checked at t = 4 latencies has slowed to 14 % of it), once the requests that arrived in
+        the first quarter have taken less than an eighth on average (counting the unfinished ones'
+        wait so far; early requests find the system empty, so their latency understates a loaded
+        one's), so a stable system has had time to fill up. This catches an overload the running
+        batch absorbs while nothing waits; an overload whose latency outgrows the run is left to the
+        waiting queue (once KV blocks or max_num_seqs bind) and to the confirming runs of capacity."""
         samples, cum = self.samples, self._cum
         a, b, c = k // 4, k // 2, (3 * k) // 4
-        if arrivals < min_arrivals or not self.completed or samples[a][0] - self.first_arrival < self.longest_e2e:
+        if arrivals < min_arrivals or not self.completed:
             return ""
+        m0 = (cum[a + 1] - cum[1]) / a
         m1 = (cum[b + 1] - cum[a + 1]) / (b - a)
-        m2 = (cum[k + 1] - cum[c + 1]) / (k - c)
-        growth = m2 - m1
-        if growth <= max(fraction * arrivals, 4 * math.sqrt(2 * m1 + 1)):
+        m2 = (cum[c + 1] - cum[b + 1]) / (c - b)
+        m3 = (cum[k + 1] - cum[c + 1]) / (k - c)
+        growth = m3 - m1
+        if growth <= max(fraction * arrivals, 4 * math.sqrt(2 * m1 + 1)) or m3 - m2 <= (m1 - m0) / 2:
+            return ""
+        # filled up? the requests that arrived in the first quarter must have taken (or, unfinished,
+        # been waiting) less than a quarter on average
+        now = samples[k][0]
+        early = self.heads[:samples[a][1]]
+        if not early or 2 * sum((s.finish if s.finish is not None else now) - s.arrival for s in early) / len(early) \
+                > samples[a][0] - self.first_arrival:
             return ""
         (t1, t2, t3, now) = samples[a][0], samples[b][0], samples[c][0], samples[k][0]
         lo, hi = samples[b], samples[k]
         return (f"arrivals outpace completions: the requests in the system grew from a mean of {m1:.0f} over "
-                f"({t1:.4g} s, {t2:.4g} s] to {m2:.0f} over ({t3:.4g} s, {now:.4g} s] (waiting {lo[4]} -> {hi[4]}, "
+                f"({t1:.4g} s, {t2:.4g} s] to {m3:.0f} over ({t3:.4g} s, {now:.4g} s] (waiting {lo[4]} -> {hi[4]}, "
                 f"running {lo[5]} -> {hi[5]}, KV blocks used {100 * lo[6]:.0f} -> {100 * hi[6]:.0f} %), more than "
-                f"saturation.growth_fraction = {fraction} of the {arrivals} arrivals since t = {t2:.4g} s")
+                f"saturation.growth_fraction = {fraction} of the {arrivals} arrivals since t = {t2:.4g} s, "
+                "and not slowing down")
 
     def monitor(self):
         env = self.env
@@ -310,7 +322,7 @@ class _Run:
                 self.progress(self.completed + self.dropped, self.total)
             reason = ""
             k = len(samples) - 1
-            if now <= self.last_arrival + w and k >= 2:
+            if not self.closed and now <= self.last_arrival + w and k >= 2:  # a closed loop cannot outrun itself
                 half = samples[k // 2]
                 arrivals = self.arrived - half[1]
                 growth = waiting - half[4]

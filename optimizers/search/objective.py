@@ -283,7 +283,7 @@ class ServingObjective:
         ev = dict(rs.evaluation)
         rate, reason, extra = rs.rate, rs.reason, {}
         if self.confirm_requests and rate > 0:
-            ev, rate, reason, extra = self._confirm(config, rate, ev)
+            ev, rate, reason, extra = self._confirm(config, rate)
         m = {**ev["metrics"], "capacity_rps": rate, "capacity_rps_per_gpu": rate / gpus,
              "offline_throughput_rps": offline["metrics"]["throughput_rps"],
              "capacity_evaluations": rs.evaluations + 1 + extra.get("confirm_runs", 0), **extra}
@@ -291,7 +291,7 @@ class ServingObjective:
         return {"feasible": feasible, "reason": "" if feasible else reason, "structural": bool(ev.get("structural")),
                 "metrics": m, "wall_s": time.perf_counter() - t0}
 
-    def _confirm(self, config: Mapping, rate: float, short: dict) -> tuple[dict, float, str, dict]:
+    def _confirm(self, config: Mapping, rate: float) -> tuple[dict, float, str, dict]:
         """Confirm ``rate`` with ``confirm_requests`` requests, stepping down until a run passes."""
         long = replace(self, num_requests=self.confirm_requests, find_capacity=False, confirm_requests=0)
         r, runs = rate, 0
