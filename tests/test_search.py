@@ -379,3 +379,14 @@ def test_registered_objective():
         assert best["tokens_per_usd"] > 0
     finally:
         METRICS.pop("tokens_per_usd", None)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason="optuna is not installed")
+def test_same_seed_same_study_for_any_worker_count():
+    """TPE asks in batches told in trial order: 1 and 2 workers give the same trials and best."""
+    space = SearchSpace(max_num_seqs=(4, 16, 64, 256), max_num_batched_tokens=(2048, 8192), hardware=("h100",))
+    ob = ServingObjective("llama-3.2-1b", num_requests=20)
+    runs = [search(space, ob, sampler="tpe", n_trials=10, seed=3, workers=w, batch=4) for w in (1, 2)]
+    assert [t["params"] for t in runs[0].trials] == [t["params"] for t in runs[1].trials]
+    assert [t["values"] for t in runs[0].trials] == [t["values"] for t in runs[1].trials]
+    assert runs[0].best["params"] == runs[1].best["params"]

@@ -16,8 +16,19 @@ from genz.serving.cost import StepCostModel
 from genz.serving.registry import ROUTERS, SCHEDULERS
 from workloads.requests import Request, WorkloadSpec
 
-__all__ = ["SLO", "ContinuousBatching", "Disaggregation", "KVLink", "MemoConfig", "SaturationConfig",
+__all__ = ["MAX_ARRIVAL_S", "MAX_REPLICAS", "MAX_REQUESTS", "MAX_WINDOWS", "MIN_RATE_PER_S", "SLO", "ContinuousBatching", "Disaggregation", "KVLink", "MemoConfig", "SaturationConfig",
            "Scenario", "StaticBatching", "ROUTERS"]
+
+
+#: Limits checked before a run starts, so a typo cannot hang the machine. Requests per run (raise with
+#: ``simulate(..., max_requests=N)`` / ``genz simulate --max-requests N``), replicas per pool, windows
+#: a run is cut into, the lowest arrival rate and the latest arrival (the clock is float seconds: at
+#: 1e9 s it still resolves 0.1 us; far beyond, a step would vanish in rounding).
+MAX_REQUESTS = 2_000_000
+MAX_REPLICAS = 10_000
+MAX_WINDOWS = 1_000_000
+MIN_RATE_PER_S = 1e-6
+MAX_ARRIVAL_S = 1e9
 
 
 def _need(cond: bool, msg: str) -> None:
@@ -144,6 +155,8 @@ class Disaggregation:
     def validate(self, prefix: str = "disaggregation.") -> None:
         """Raise ``ValueError`` naming the first bad field (``prefix`` + name)."""
         _int_at_least(prefix, "prefill_replicas", self.prefill_replicas, 1)
+        _need(self.prefill_replicas <= MAX_REPLICAS,
+              f"{prefix}prefill_replicas: at most {MAX_REPLICAS} replicas, got {self.prefill_replicas}")
         _need(self.prefill_router in ROUTERS,
               f"{prefix}prefill_router must be one of {', '.join(ROUTERS)}, got {self.prefill_router!r}")
         if self.prefill_scheduler is not None:
@@ -254,6 +267,7 @@ class Scenario:
                                   f"got {type(self.scheduler).__name__}")
         self.scheduler.validate("scheduler.")
         _int_at_least("", "replicas", self.replicas, 1)
+        _need(self.replicas <= MAX_REPLICAS, f"replicas: at most {MAX_REPLICAS} replicas, got {self.replicas}")
         _need(self.router in ROUTERS, f"router must be one of {', '.join(ROUTERS)}, got {self.router!r}")
         _need((self.trace is None) != (self.workload is None), "give exactly one of trace or workload")
         if self.trace is not None:

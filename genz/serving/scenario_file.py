@@ -72,7 +72,7 @@ import tomllib
 from pathlib import Path
 
 from genz.serving.build import build_scenario, fit_problem
-from genz.serving.config import Scenario
+from genz.serving.config import MAX_REQUESTS, MIN_RATE_PER_S, Scenario
 from genz.serving.registry import ROUTERS, SCHEDULERS, scheduler_config, scheduler_knobs
 
 __all__ = ["DEFAULTS", "build_scenario", "fit_problem", "load_file", "load_scenario", "merge", "resolve"]
@@ -126,12 +126,9 @@ def load_file(path: str | Path) -> dict:
     suffix = p.suffix.lower()
     text = p.read_text()
     if suffix in (".yaml", ".yml"):
-        import yaml
+        from workloads.yamlfile import load_yaml
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"scenario: {p} is not valid YAML: {exc}") from None
+        data = load_yaml(text, f"scenario: {p}")
     elif suffix == ".toml":
         try:
             data = tomllib.loads(text)
@@ -179,11 +176,15 @@ def _check_keys(where: str, data, allowed) -> None:
                          f"{place}; allowed: {', '.join(allowed)}")
 
 
+_INT_MAX = 2**53  # beyond, a YAML number is no longer an exact integer (and numpy would overflow)
+
+
 def _int(field: str, v, lo: int = 1) -> int:
-    if isinstance(v, float) and v.is_integer():
+    if isinstance(v, float) and v.is_integer() and abs(v) <= _INT_MAX:
         v = int(v)
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        _fail(field, f"must be an integer >= {lo}, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or v > _INT_MAX:
+        _fail(field, f"must be an integer >= {lo}" + (f" and <= 2**53, got {v!r}" if isinstance(v, int) and
+                                                       not isinstance(v, bool) and v > _INT_MAX else f", got {v!r}"))
     return v
 
 
@@ -343,7 +344,8 @@ def _workload(raw: dict, base_dir: Path | None) -> dict:
         out["requests"] = None if raw.get("requests") is None else _int("workload.requests", raw["requests"])
         return out
     out["requests"] = _int("workload.requests", raw.get("requests", d["requests"]))
-    out["rate_per_s"] = _num("workload.rate_per_s", raw.get("rate_per_s", d["rate_per_s"]))
+    out["rate_per_s"] = _num("workload.rate_per_s", raw.get("rate_per_s", d["rate_per_s"]), MIN_RATE_PER_S,
+                             lo_open=False)
     out["arrival"] = _choice("workload.arrival", raw.get("arrival", d["arrival"]), ARRIVALS)
     out["cv"] = _num("workload.cv", raw.get("cv", d["cv"]))
     if out["arrival"] != "gamma" and raw.get("cv") is not None and out["cv"] != 1.0:
@@ -389,7 +391,7 @@ def _scale_out_link(hardware: str) -> str:
     return link.name
 
 
-def resolve(raw: dict, base_dir: str | Path | None = None) -> dict:
+def resolve(raw: dict, base_dir: str | Path | None = None, max_requests: int = MAX_REQUESTS) -> dict:
     """Check a scenario mapping and fill in the defaults; returns the complete, normalized mapping
     (the ``inputs`` of ``genz simulate --json``). Paths are resolved against ``base_dir``."""
     base = Path(base_dir) if base_dir is not None else None
@@ -401,6 +403,10 @@ def resolve(raw: dict, base_dir: str | Path | None = None) -> dict:
     out["seed"] = _int("seed", raw.get("seed", DEFAULTS["seed"]), 0)
     out["scheduler"] = _scheduler("scheduler.", raw.get("scheduler") or {}, DEFAULTS["scheduler"])
     out["workload"] = _workload(raw.get("workload") or {}, base)
+    n = out["workload"].get("requests")
+    if n is not None and n > max_requests:
+        _fail("workload.requests", f"{n:,} requests is above the limit of {max_requests:,} per run (a run of "
+              "100,000 takes seconds to a minute); raise it with --max-requests if you mean it")
     slo = raw.get("slo")
     if slo is not None:
         _check_keys("slo", slo, _SECTIONS["slo"])

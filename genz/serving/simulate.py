@@ -13,7 +13,7 @@ import math
 import pandas as pd
 import simpy
 
-from genz.serving.config import ProgressCallback, Scenario
+from genz.serving.config import MAX_ARRIVAL_S, MAX_REQUESTS, MAX_WINDOWS, ProgressCallback, Scenario
 from genz.serving.cost import MemoizedStepCost
 from genz.serving.entities import Seq
 from genz.serving.replica import Replica, make_router
@@ -345,16 +345,47 @@ def _default_window(sc: Scenario, reqs) -> float:
     return span / 200 if span > 0 else 1.0
 
 
-def simulate(scenario: Scenario, progress: ProgressCallback | None = None) -> ServingResult:
+def _check_size(sc: Scenario, max_requests: int) -> None:
+    """Refuse, before generating anything, a run too large to finish (see the limits in
+    :mod:`genz.serving.config`)."""
+    n = len(sc.trace) if sc.trace is not None else sc.workload.num_requests
+    if n > max_requests:
+        where = "trace" if sc.trace is not None else "workload.num_requests"
+        raise ValueError(f"{where}: {n:,} requests is above the limit of {max_requests:,} per run; pass "
+                         "max_requests (genz simulate --max-requests) to raise it")
+
+
+def _check_clock(sc: Scenario, reqs) -> None:
+    if reqs and reqs[-1].arrival_s > MAX_ARRIVAL_S:
+        raise ValueError(f"trace: an arrival at {reqs[-1].arrival_s:.3g} s is beyond {MAX_ARRIVAL_S:g} s (~32 years), "
+                         "where the simulated clock could no longer resolve a step; is the rate (or the time unit) "
+                         "right?")
+    if sc.window_s is not None and reqs:
+        span = max(reqs[-1].arrival_s - reqs[0].arrival_s, 0.0)
+        memo = MemoizedStepCost(sc.cost, 64, 4096)
+        p = max(1, round(sum(q.prompt_tokens for q in reqs) / len(reqs)))
+        o = max(1, round(sum(q.output_tokens for q in reqs) / len(reqs)))
+        est = max(span, unloaded_ttft(memo, sc.scheduler, p) + (o - 1) * unloaded_tpot(memo, p + o // 2))
+        if est / sc.window_s > MAX_WINDOWS:
+            raise ValueError(f"window_s: {sc.window_s:g} s would cut a run of about {est:.3g} s into more than "
+                             f"{MAX_WINDOWS:,} windows; give window_s >= {est / MAX_WINDOWS:.3g} or leave it out")
+
+
+def simulate(scenario: Scenario, progress: ProgressCallback | None = None,
+             max_requests: int = MAX_REQUESTS) -> ServingResult:
     """Run a serving scenario; see :class:`~genz.serving.config.Scenario` and
     :class:`~genz.serving.results.ServingResult`.
 
     Raises ``ValueError`` naming the field for a malformed scenario. An impossible one (the model
     does not fit, or an SLO below a lone request's latency) returns a result with ``feasible=False``
-    and the reason, without simulating. ``progress(done, total)`` is called once per window.
+    and the reason, without simulating. ``progress(done, total)`` is called once per window. Runs above
+    ``max_requests`` requests, a ``window_s`` cutting the run into more than a million windows, or
+    arrivals beyond 1e9 s are refused with a ``ValueError`` before any work.
     """
     scenario.validate()
+    _check_size(scenario, max_requests)
     reqs = scenario.requests()
+    _check_clock(scenario, reqs)
     reason = _check_feasible(scenario, reqs)
     if reason:
         return _infeasible(scenario, reqs, reason)

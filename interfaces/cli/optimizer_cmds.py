@@ -159,6 +159,9 @@ def _check_workers(workers):
               help="Skip configurations using more GPUs (max(tp, ep) x pp x replicas).")
 @click.option("--sampler", default="tpe", show_default=True, type=click.Choice(["grid", "random", "tpe", "nsga2"]))
 @click.option("--trials", type=int, default=None, help="Trials in the study (default: the grid size for grid, else 50).")
+@click.option("--batch", type=int, default=8, show_default=True, callback=in_range("batch", 1, integer=True),
+              help="Trials asked, evaluated in parallel and told together; a seed gives the same result for "
+                   "any --workers (more workers than --batch idle).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @_workers_opt
 @_ray_opt
@@ -172,7 +175,7 @@ def _check_workers(workers):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the results file's content).")
 def tune(model, precision, use_case, rate, requests, length_sigma, slo_ttft, slo_tpot, min_attainment, objective,
          max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, gpu_memory_utilization, tp, pp, ep, replicas,
-         hardware, scheduler, batch_size, max_gpus, sampler, trials, seed, workers, ray_address, storage, study_name,
+         hardware, scheduler, batch_size, max_gpus, sampler, trials, batch, seed, workers, ray_address, storage, study_name,
          prices, runtime, out, force, as_json):
     """Search serving knobs for the best throughput, goodput, cost or capacity under SLOs.
 
@@ -211,7 +214,7 @@ def tune(model, precision, use_case, rate, requests, length_sigma, slo_ttft, slo
                           min_slo_attainment=min_attainment, seed=seed, runtime=runtime,
                           prices=_pairs(prices, "--price"))
     with progress_bar(0, "tune", enabled=not as_json) as bar:
-        res = search(space, ob, objectives=objectives, sampler=sampler, n_trials=trials, seed=seed,
+        res = search(space, ob, objectives=objectives, sampler=sampler, n_trials=trials, seed=seed, batch=batch,
                      workers=workers if workers is not None else (os.cpu_count() or 1), ray_address=ray_address,
                      storage=storage, study_name=study_name, progress=_bar_callback(bar, f"{sampler} trials"))
     payload = res.to_payload()
@@ -239,12 +242,9 @@ def _demands(workload: str):
         return parse_demand(workload)
     if not p.exists():
         raise BadInput(f"--workload: file {p} does not exist")
-    import yaml
+    from workloads.yamlfile import load_yaml
 
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise BadInput(f"--workload: {p} is not valid YAML/JSON ({exc})") from None
+    data = load_yaml(p.read_text(), f"--workload: {p}")  # JSON is YAML
     items = data.get("use_cases") if isinstance(data, dict) else data
     if not isinstance(items, list) or not items:
         raise BadInput(f"--workload: {p} needs a list 'use_cases' of {{use_case, rate_per_s, ttft_slo_s?, tpot_slo_s?}}")

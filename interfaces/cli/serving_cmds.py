@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from genz.serving.config import MAX_REQUESTS
 from genz.serving.registry import ROUTERS, SCHEDULERS, all_knobs
 from interfaces.cli.common import BadInput, check_writable, echo_json, progress_bar
 
@@ -226,11 +227,13 @@ def _print_table(spec: dict, s, wall: float) -> None:
 @click.option("--link", help="KV-transfer link: ib-ndr400, ib-hdr200, roce-400, ... [ib-ndr400].")
 @click.option("--link-count", type=int, callback=_at_least("link-count", 1),
               help="Parallel links per prefill replica, e.g. 8 NICs of a DGX [1].")
+@click.option("--max-requests", type=int, default=MAX_REQUESTS, show_default=True,
+              callback=_at_least("max-requests", 1), help="Refuse runs of more requests (a guard against typos).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (SI units): summary and inputs.")
 @click.option("--out-requests", type=click.Path(dir_okay=False), help="Write the per-request frame to a CSV file.")
 @click.option("--force", is_flag=True, help="Overwrite --out-requests if it exists.")
 @click.pass_context
-def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
+def simulate(ctx, scenario_path, as_json, out_requests, force, max_requests, **flags):
     """Replay requests through replicas on a simulated clock; report latency, goodput, energy, cost.
 
     Each iteration's time and energy come from the analytical engine (as in genz predict). An
@@ -252,7 +255,8 @@ def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
     out_path = check_writable(out_requests, force, "--out-requests") if out_requests else None
     kv_dtype = flags.pop("kv_cache_dtype", None)
     raw = load_file(scenario_path) if scenario_path else {}
-    spec = resolve(merge(raw, overrides_from_flags(flags, raw)), Path(scenario_path).parent if scenario_path else None)
+    spec = resolve(merge(raw, overrides_from_flags(flags, raw)), Path(scenario_path).parent if scenario_path else None,
+                   max_requests=max_requests)
     if kv_dtype:
         from workloads import Precision
 
@@ -280,7 +284,7 @@ def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
             bar.update(task, completed=done)
 
         try:
-            result = run_simulation(sc, progress=cb)
+            result = run_simulation(sc, progress=cb, max_requests=max_requests)
         finally:
             if task is not None:
                 bar.stop()

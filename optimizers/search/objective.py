@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from genz.parallel import devices_per_replica
 from genz.serving import SLO, MemoConfig, Scenario, simulate
 from genz.serving.build import build_scenario
+from genz.serving.config import MAX_REQUESTS
 from genz.serving.registry import scheduler_knobs
 from genz.serving.scenario_file import resolve
 from hwmodels.device import price_of
@@ -157,6 +158,9 @@ class ServingObjective:
             raise ValueError(f"rate_per_s must be a finite number > 0 or None (offline), got {self.rate_per_s!r}")
         if isinstance(self.num_requests, bool) or not isinstance(self.num_requests, int) or self.num_requests < 1:
             raise ValueError(f"num_requests must be an integer >= 1, got {self.num_requests!r}")
+        if self.num_requests > MAX_REQUESTS:
+            raise ValueError(f"num_requests: {self.num_requests:,} is above the limit of {MAX_REQUESTS:,} requests per "
+                             "simulated run (each trial runs at least one)")
         if not (0 <= self.min_slo_attainment <= 1):
             raise ValueError(f"min_slo_attainment must be in [0, 1], got {self.min_slo_attainment!r}")
         if self.slo is not None:
