@@ -17,8 +17,8 @@ from interfaces.cli import main
 from workloads.requests import Fixed, LogNormal, PoissonArrivals, WorkloadSpec
 
 
-def _run(n, think=0.0, requests=300, prompt=Fixed(512), output=Fixed(64)):
-    wl = WorkloadSpec(requests, PoissonArrivals(1.0), prompt, output)
+def _run(n, think=0.0, requests=300, prompt=None, output=None):
+    wl = WorkloadSpec(requests, PoissonArrivals(1.0), prompt or Fixed(512), output or Fixed(64))
     return simulate(Scenario(cost=LinearStepCost(), workload=wl, concurrency=n, think_time_s=think))
 
 
@@ -100,3 +100,13 @@ def test_a100_public_sweep_shape():
     ratio = out[8].output_tokens_per_s / out[1].output_tokens_per_s
     assert ratio == pytest.approx(6.6, rel=0.25)
     assert out[8].tpot_s.p50 < 1.15 * out[1].tpot_s.p50
+
+
+def test_unknown_price_is_never_zero_dollars():
+    """A GPU without a price in its data file costs NaN ("price unknown"), never $0."""
+    r = CliRunner().invoke(main, ["simulate", "--hardware", "b200", "--requests", "10", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["cost_usd"] is None or d["cost_usd"] != d["cost_usd"]  # NaN (printed null in JSON)
+    r = CliRunner().invoke(main, ["simulate", "--hardware", "b200", "--requests", "10"])
+    assert "price unknown" in r.output and "$0.0000" not in r.output

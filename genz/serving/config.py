@@ -229,11 +229,13 @@ class MemoConfig:
 
 def _check_cost(name: str, cost) -> None:
     _need(callable(getattr(cost, "step", None)), f"{name} must have a step(prefill_chunks, decode_contexts) method")
-    for attr in ("kv_bytes_per_token", "kv_capacity_bytes", "price_per_hour_usd"):
+    for attr in ("kv_bytes_per_token", "kv_capacity_bytes"):
         v = getattr(cost, attr, None)
         _need(isinstance(v, int | float) and math.isfinite(v), f"{name}.{attr} must be a finite number, got {v!r}")
     _need(cost.kv_bytes_per_token > 0, f"{name}.kv_bytes_per_token must be > 0, got {cost.kv_bytes_per_token!r}")
-    _need(cost.price_per_hour_usd >= 0, f"{name}.price_per_hour_usd must be >= 0")
+    p = getattr(cost, "price_per_hour_usd", None)
+    _need(isinstance(p, int | float) and (math.isnan(p) or (math.isfinite(p) and p >= 0)),
+          f"{name}.price_per_hour_usd must be a number >= 0 (NaN: price unknown), got {p!r}")
 
 
 @dataclass

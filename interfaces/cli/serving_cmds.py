@@ -235,7 +235,8 @@ def _print_table(spec: dict, s, wall: float) -> None:
         ("mean busy fraction of replicas", f"{100 * s.mean_utilization:.1f} %" if math.isfinite(s.mean_utilization)
          else "-"),
         ("energy", f"{s.energy_j / 3.6e6:.3f} kWh, {s.energy_per_output_token_j:.3f} J per output token"),
-        ("cost", f"${s.cost_usd:.4f}, ${s.cost_per_million_output_tokens_usd:.3f} per million output tokens"),
+        ("cost", "price unknown (no price_per_hour_usd in the hardware data)" if math.isnan(s.cost_usd) else
+         f"${s.cost_usd:.4f}, ${s.cost_per_million_output_tokens_usd:.3f} per million output tokens"),
         ("saturated", f"yes: {s.saturation_reason}" if s.saturated else "no"),
         ("wall time", f"{wall:.2f} s"),
     ]
