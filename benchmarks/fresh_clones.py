@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_once(workdir: Path, i: int) -> str:
     clone = workdir / f"clone{i}"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rN"], cwd=clone,
+    r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=--doctest-modules",
+                        "-q", "-rN"], cwd=clone,
                        capture_output=True, text=True, env={"PYTHONPATH": str(clone), "PATH": "/usr/bin:/bin",
                                                              "HOME": str(workdir)})
     counts = re.findall(r"(\d+) (passed|failed|skipped|error|errors)", r.stdout)

@@ -102,7 +102,9 @@ def build_scenario(spec: Mapping, *, trace: Sequence[Request] | None = None,
     return Scenario(cost=build_cost(spec, sched.max_step_tokens(n, longest), prices), scheduler=sched,
                     replicas=spec["replicas"], router=spec["router"], trace=trace, workload=workload, slo=slo,
                     seed=spec["seed"], disaggregation=dis, saturation=SaturationConfig(**spec["saturation"]),
-                    memo=MemoConfig(**spec["memo"]), window_s=spec["window_s"], name=spec["name"])
+                    memo=MemoConfig(**spec["memo"]), window_s=spec["window_s"], name=spec["name"],
+                    concurrency=spec["workload"].get("concurrency"),
+                    think_time_s=spec["workload"].get("think_time_s", 0.0))
 
 
 def fit_problem(spec: Mapping) -> str:

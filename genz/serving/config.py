@@ -29,6 +29,7 @@ MAX_REPLICAS = 10_000
 MAX_WINDOWS = 1_000_000
 MIN_RATE_PER_S = 1e-6
 MAX_ARRIVAL_S = 1e9
+MAX_CONCURRENCY = 1_000_000
 
 
 def _need(cond: bool, msg: str) -> None:
@@ -228,11 +229,13 @@ class MemoConfig:
 
 def _check_cost(name: str, cost) -> None:
     _need(callable(getattr(cost, "step", None)), f"{name} must have a step(prefill_chunks, decode_contexts) method")
-    for attr in ("kv_bytes_per_token", "kv_capacity_bytes", "price_per_hour_usd"):
+    for attr in ("kv_bytes_per_token", "kv_capacity_bytes"):
         v = getattr(cost, attr, None)
         _need(isinstance(v, int | float) and math.isfinite(v), f"{name}.{attr} must be a finite number, got {v!r}")
     _need(cost.kv_bytes_per_token > 0, f"{name}.kv_bytes_per_token must be > 0, got {cost.kv_bytes_per_token!r}")
-    _need(cost.price_per_hour_usd >= 0, f"{name}.price_per_hour_usd must be >= 0")
+    p = getattr(cost, "price_per_hour_usd", None)
+    _need(isinstance(p, int | float) and (math.isnan(p) or (math.isfinite(p) and p >= 0)),
+          f"{name}.price_per_hour_usd must be a number >= 0 (NaN: price unknown), got {p!r}")
 
 
 @dataclass
@@ -243,6 +246,12 @@ class Scenario:
     all of them when colocated, the decode pool when ``disaggregation`` is set. Give exactly one of
     ``trace`` (requests) or ``workload`` (generated with ``seed``). ``window_s`` is the width of the
     utilization / queue windows (default: the arrival span / 200).
+
+    ``concurrency`` makes the clients closed-loop, as benchmark tools run them (vLLM's
+    ``benchmark_serving --max-concurrency``, genai-perf): ``concurrency`` users each send a request,
+    wait for its last token, think ``think_time_s`` seconds and send the next; the requests' own
+    arrival times are then ignored (their lengths are used, in order). ``None``: open loop, each
+    request arrives at its ``arrival_s``.
     """
 
     cost: StepCostModel
@@ -258,6 +267,8 @@ class Scenario:
     memo: MemoConfig = field(default_factory=MemoConfig)
     window_s: float | None = None
     name: str = ""
+    concurrency: int | None = None
+    think_time_s: float = 0.0
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -287,6 +298,13 @@ class Scenario:
         self.memo.validate("memo.")
         if self.window_s is not None:
             _need(self.window_s > 0, f"window_s must be > 0 or None, got {self.window_s!r}")
+        if self.concurrency is not None:
+            _int_at_least("", "concurrency", self.concurrency, 1)
+            _need(self.concurrency <= MAX_CONCURRENCY,
+                  f"concurrency: at most {MAX_CONCURRENCY:,} clients, got {self.concurrency:,}")
+        t = self.think_time_s
+        _need(isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and 0 <= t <= MAX_ARRIVAL_S,
+              f"think_time_s: must be a finite number of seconds >= 0, got {t!r}")
 
     def requests(self) -> list[Request]:
         """The trace, sorted by arrival (generated from ``workload`` and ``seed`` if needed)."""

@@ -47,6 +47,8 @@ Schema (YAML; TOML uses the same keys as tables)::
       output: 128                    #   "empirical:FILE[:COLUMN]" or {dist: lognormal, mean: .., sigma: ..}
       length_sigma: 0.0              # log-normal spread around the use case's lengths
       trace: trace.csv               # instead of generating (relative to the file); requests = first N
+      concurrency: null              # N closed-loop clients (benchmark tools' --max-concurrency): arrival
+      think_time_s: 0                #   times are ignored, each client sends its next request after the last
     slo: {ttft_s: 0.5, tpot_s: 0.05} # default: the use case's; one alone leaves the other unbounded
     disaggregation:                  # Splitwise: a prefill pool ships KV caches to the replicas above
       prefill_replicas: 1
@@ -93,7 +95,8 @@ DEFAULTS: dict = {
     "router": "round_robin",
     "seed": 0,
     "scheduler": {"kind": "continuous"},  # each policy's knob defaults live in its config dataclass
-    "workload": {"use_case": None, "rate_per_s": 4.0, "requests": 1000, "arrival": "poisson", "cv": 1.0,
+    "workload": {"use_case": None, "concurrency": None, "think_time_s": 0.0,
+                 "rate_per_s": 4.0, "requests": 1000, "arrival": "poisson", "cv": 1.0,
                  "prompt": None, "output": None, "length_sigma": 0.0, "trace": None},
     "slo": None,
     "disaggregation": None,
@@ -110,7 +113,7 @@ bucket is 2 tokens, not MemoConfig's 16: measured on llama-3-8b / H100 (benchmar
 
 _DISAGG_KEYS = ("prefill_replicas", "link", "link_count", "overlap", "router", "scheduler") + _ENGINE_KEYS
 _TOP_KEYS = tuple(DEFAULTS)
-_SECTIONS = {"workload": ("use_case", "requests", "trace") + _GENERATED,
+_SECTIONS = {"workload": ("use_case", "requests", "trace", "concurrency", "think_time_s") + _GENERATED,
              "slo": ("ttft_s", "tpot_s"),
              "disaggregation": _DISAGG_KEYS,
              "memo": tuple(DEFAULTS["memo"]),
@@ -331,6 +334,10 @@ def _workload(raw: dict, base_dir: Path | None) -> dict:
     _check_keys("workload", raw, _SECTIONS["workload"])
     d = DEFAULTS["workload"]
     out: dict = {"use_case": None}
+    out["concurrency"] = None if raw.get("concurrency") is None else _int("workload.concurrency", raw["concurrency"])
+    out["think_time_s"] = _num("workload.think_time_s", raw.get("think_time_s", 0.0), 0.0, lo_open=False)
+    if raw.get("think_time_s") and out["concurrency"] is None:
+        _fail("workload.think_time_s", "only applies to closed-loop clients (workload.concurrency)")
     uc = None
     if raw.get("use_case") is not None:
         uc = get_use_case(_str("workload.use_case", raw["use_case"]))
