@@ -87,6 +87,14 @@ class ContinuousBatching:
     prompts (when waiting requests can be admitted) or a decode step of all running sequences.
     ``chunked_prefill=True`` (vLLM V1): every iteration decodes all running sequences and fills the
     rest of ``max_num_batched_tokens`` with prompt chunks, oldest first.
+
+    ``enable_prefix_caching`` (vLLM's automatic prefix caching): a request whose prompt starts with a
+    prefix (``Request.prefix_id``) that is cached skips the prefill of its full blocks. A prefix is
+    cached while a running sequence holds it, and after its last holder leaves until LRU eviction
+    reuses its blocks. Assumptions (named): eviction is checked at admission, evicting the least
+    recently released prefixes while their blocks exceed the free blocks; a hit sequence's KV is
+    counted as its own (vLLM shares the blocks, so this counts memory conservatively); the prefill
+    that computes a prefix is not itself shortened (a miss costs what it costs today).
     """
 
     max_num_seqs: int = field(default=256, metadata={"help": "most sequences running at once"})
@@ -95,6 +103,8 @@ class ContinuousBatching:
     block_size: int = field(default=16, metadata={"help": "KV-cache block, tokens"})
     gpu_memory_utilization: float = field(default=0.9, metadata={"help": "fraction of device memory the engine uses"})
     watermark: float = field(default=0.01, metadata={"help": "fraction of KV blocks kept free when admitting"})
+    enable_prefix_caching: bool = field(default=False, metadata={
+        "help": "reuse the KV cache of shared prompt prefixes (vLLM automatic prefix caching)"})
 
     kind = "continuous"
 
@@ -105,6 +115,7 @@ class ContinuousBatching:
     def validate(self, prefix: str = "scheduler.") -> None:
         """Raise ``ValueError`` naming the first bad knob (``prefix`` + name)."""
         _flag(prefix, "chunked_prefill", self.chunked_prefill)
+        _flag(prefix, "enable_prefix_caching", self.enable_prefix_caching)
         _int_at_least(prefix, "max_num_seqs", self.max_num_seqs, 1)
         _int_at_least(prefix, "max_num_batched_tokens", self.max_num_batched_tokens, 1)
         _int_at_least(prefix, "block_size", self.block_size, 1)

@@ -47,6 +47,9 @@ Schema (YAML; TOML uses the same keys as tables)::
       output: 128                    #   "empirical:FILE[:COLUMN]" or {dist: lognormal, mean: .., sigma: ..}
       length_sigma: 0.0              # log-normal spread around the use case's lengths
       trace: trace.csv               # instead of generating (relative to the file); requests = first N
+      shared_prefix_tokens: 0        # a system prompt of this many tokens prepended to a share of the
+      shared_prefix_fraction: 1.0    #   prompts (the prefix a prefix cache reuses: scheduler knob
+      prefix_groups: 1               #   enable_prefix_caching); groups: distinct system prompts
       concurrency: null              # N closed-loop clients (benchmark tools' --max-concurrency): arrival
       think_time_s: 0                #   times are ignored, each client sends its next request after the last
     slo: {ttft_s: 0.5, tpot_s: 0.05} # default: the use case's; one alone leaves the other unbounded
@@ -113,7 +116,8 @@ bucket is 2 tokens, not MemoConfig's 16: measured on llama-3-8b / H100 (benchmar
 
 _DISAGG_KEYS = ("prefill_replicas", "link", "link_count", "overlap", "router", "scheduler") + _ENGINE_KEYS
 _TOP_KEYS = tuple(DEFAULTS)
-_SECTIONS = {"workload": ("use_case", "requests", "trace", "concurrency", "think_time_s") + _GENERATED,
+_PREFIX = ("shared_prefix_tokens", "shared_prefix_fraction", "prefix_groups")
+_SECTIONS = {"workload": ("use_case", "requests", "trace", "concurrency", "think_time_s") + _PREFIX + _GENERATED,
              "slo": ("ttft_s", "tpot_s"),
              "disaggregation": _DISAGG_KEYS,
              "memo": tuple(DEFAULTS["memo"]),
@@ -338,6 +342,14 @@ def _workload(raw: dict, base_dir: Path | None) -> dict:
     out["think_time_s"] = _num("workload.think_time_s", raw.get("think_time_s", 0.0), 0.0, lo_open=False)
     if raw.get("think_time_s") and out["concurrency"] is None:
         _fail("workload.think_time_s", "only applies to closed-loop clients (workload.concurrency)")
+    out["shared_prefix_tokens"] = (0 if raw.get("shared_prefix_tokens") is None
+                                   else _int("workload.shared_prefix_tokens", raw["shared_prefix_tokens"]))
+    out["shared_prefix_fraction"] = _num("workload.shared_prefix_fraction", raw.get("shared_prefix_fraction", 1.0),
+                                         0.0, lo_open=False, hi=1.0)
+    out["prefix_groups"] = _int("workload.prefix_groups", raw.get("prefix_groups", 1))
+    given = [k for k in _PREFIX[1:] if raw.get(k) is not None]
+    if given and not out["shared_prefix_tokens"]:
+        _fail(f"workload.{given[0]}", "only applies with workload.shared_prefix_tokens (the shared prompt's length)")
     uc = None
     if raw.get("use_case") is not None:
         uc = get_use_case(_str("workload.use_case", raw["use_case"]))

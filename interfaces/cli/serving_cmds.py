@@ -112,7 +112,8 @@ _FLAG_PATHS = {
     "use_case": ("workload", "use_case"), "rate": ("workload", "rate_per_s"), "requests": ("workload", "requests"),
     "prompt": ("workload", "prompt"), "output": ("workload", "output"), "arrival": ("workload", "arrival"),
     "cv": ("workload", "cv"), "trace": ("workload", "trace"), "think_time": ("workload", "think_time_s"),
-    "concurrency": ("workload", "concurrency"),
+    "concurrency": ("workload", "concurrency"), "shared_prefix": ("workload", "shared_prefix_tokens"),
+    "prefix_fraction": ("workload", "shared_prefix_fraction"), "prefix_groups": ("workload", "prefix_groups"),
     "slo_ttft": ("slo", "ttft_s"), "slo_tpot": ("slo", "tpot_s"),
     "prefill_hardware": ("disaggregation", "hardware"), "prefill_replicas": ("disaggregation", "prefill_replicas"),
     "prefill_tp": ("disaggregation", "tp"), "link": ("disaggregation", "link"),
@@ -289,6 +290,12 @@ def _print_table(spec: dict, s, wall: float) -> None:
                    "a request when their last one finished; a list (1,8,32,128) prints the curve.")
 @click.option("--think-time", type=float, default=None, callback=_positive_or_zero("think-time"),
               help="Seconds a closed-loop client waits between an answer and its next request [0].")
+@click.option("--shared-prefix", type=int, default=None, callback=_at_least("shared-prefix", 1),
+              help="Tokens of a system prompt shared by --prefix-fraction of the requests (use with "
+                   "--enable-prefix-caching to reuse it).")
+@click.option("--prefix-fraction", type=float, default=None, help="Share of requests with the shared prefix [1].")
+@click.option("--prefix-groups", type=int, default=None, callback=_at_least("prefix-groups", 1),
+              help="Distinct shared prompts, drawn uniformly [1].")
 @click.option("--max-requests", type=int, default=MAX_REQUESTS, show_default=True,
               callback=_at_least("max-requests", 1), help="Refuse runs of more requests (a guard against typos).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (SI units): summary and inputs.")
