@@ -232,6 +232,10 @@ def tune(model, precision, use_case, rate, requests, confirm_requests, length_si
         return
     for line in res.summary_lines():
         click.echo(line)
+    capacity = any(o.startswith("capacity") for o in objectives)
+    if rate is None and not capacity:
+        click.echo("note: offline run (no --rate): every request arrives at t = 0, so the TTFT/TPOT SLOs were not "
+                   "applied; give --rate (or --objective capacity) to search under the SLO")
     if out_path is not None:
         click.echo(f"wrote {out_path} and {csv_path} (genz report search --in {out_path} --out search.html)")
 
