@@ -214,6 +214,10 @@ for family, names in families.items():
             except ValueError as exc:  # a device that cannot run this precision says why
                 rows.append({"family": family, "hardware": hw, "precision": prec, "note": str(exc)[:90]})
                 continue
+            if not p.fits:  # a configuration that does not fit has no latency
+                rows.append({"family": family, "hardware": hw, "precision": prec, "fits": False,
+                             "note": p.fit_message()})
+                continue
             note = ""
             if family.startswith("FPGA") and check_weight_bits(Precision.parse(prec).weight_bits) != Precision.parse(prec).weight_bits:
                 note = "FlightLLM quantizes wider weights to INT8: runs as int8"
