@@ -124,24 +124,15 @@ print(f"month 12: {cheapest['hardware']} with {int(cheapest['devices'])} devices
 `optimizers.capacity` does steps 2-4 in one call: it measures every candidate's capacity with the
 serving simulation, picks the cheapest mix with a mixed-integer program (pools may mix hardware),
 and confirms the plan by simulating it. Here: month 12's peak."""),
-    ("code", """try:
-    from optimizers.capacity import (SimulationSettings, hardware_catalog, make_candidates, parse_demand,
-                                     plan_capacity)
-except ImportError as exc:
-    plan12 = None
-    print(f"optimizers.capacity is not in this checkout ({exc})")
-else:
-    plan12 = plan_capacity(parse_demand(f"chatbot={forecast['peak_rps'].iloc[-1]}"),
-                           make_candidates(CANDIDATES, tp=[2], disaggregated=False), hardware_catalog(CANDIDATES),
-                           settings=SimulationSettings(MODEL, precision=PRECISION, num_requests=80,
-                                                       confirm_requests=150))
-    print(*plan12.summary_lines(), sep="\\n")"""),
-    ("code", """if plan12 is not None:
-    plan_report = build_report("plan", plan12.to_payload())
-    fig = plan_report.sections[0].figure
-else:
-    fig = None
-fig"""),
+    ("code", """from optimizers.capacity import (SimulationSettings, hardware_catalog, make_candidates, parse_demand,
+                                 plan_capacity)
+
+plan12 = plan_capacity(parse_demand(f"chatbot={forecast['peak_rps'].iloc[-1]}"),
+                       make_candidates(CANDIDATES, tp=[2], disaggregated=False), hardware_catalog(CANDIDATES),
+                       settings=SimulationSettings(MODEL, precision=PRECISION, num_requests=80, confirm_requests=150))
+print(*plan12.summary_lines(), sep="\\n")"""),
+    ("code", """plan_report = build_report("plan", plan12.to_payload())
+plan_report.sections[0].figure"""),
     ("md", """## Conclusion
 
 Both answers rest on each GPU's profile: the H200's is measured, the H100's is transferred from it
@@ -152,8 +143,7 @@ The cell below states the result from this run's numbers."""),
 print(f"profiles: {bases}; skipped: {sorted({s[1] for s in res.skipped})}")
 print(f"per-replica method, month 12: {cheapest['hardware']} with {int(cheapest['devices'])} devices "
       f"at ${cheapest['usd_per_month']:,.0f}/month")
-if plan12 is not None:
-    print("capacity planner, month 12:", plan12.summary_lines()[0])"""),
+print("capacity planner, month 12:", plan12.summary_lines()[0])"""),
 ]
 
 LOWBIT = [
@@ -175,22 +165,13 @@ MODEL = "llama-2-7b"
 PRECISIONS = ["bf16", "int8", "w4a8", "w2a8", "1.58-bit"]
 
 
-def family_names(module, lister):
-    \"\"\"Canonical device names of an optional hardware family ([] when it is not installed).\"\"\"
-    try:
-        mod = __import__(module, fromlist=[lister])
-    except ImportError:
-        return []
-    return sorted({load_device(n).name for n in getattr(mod, lister)()})
+from hwmodels.registry import families as device_families
 
-
+fam = device_families()
 families = {"GPU": [g for g in ("a100-80gb-sxm", "h100-sxm") if g in list_gpus()],
-            "FPGA (FlightLLM)": family_names("hwmodels.flightllm", "fpga_names"),
-            "LUT Tensor Core": family_names("hwmodels.luttc", "lut_gpu_names")}
-missing = [f for f, names in families.items() if not names]
-print("installed:", {f: n for f, n in families.items() if n})
-if missing:
-    print("not installed in this checkout (their rows are left out):", ", ".join(missing))"""),
+            "FPGA (FlightLLM)": sorted({load_device(n).name for n in fam["flightllm"].names()}),
+            "LUT Tensor Core": sorted({load_device(n).name for n in fam["luttc"].names()})}
+print(families)"""),
     ("code", """rows = []
 for family, names in families.items():
     for hw in names:
@@ -200,8 +181,12 @@ for family, names in families.items():
             except ValueError as exc:  # a device that cannot run this precision says why
                 rows.append({"family": family, "hardware": hw, "precision": prec, "note": str(exc)[:90]})
                 continue
+            # batch-1 decode is memory-bound (LUT variants differ little there); a 64 x 1024 prefill is
+            # compute-bound, where the LUT tiles' throughput shows
+            big = genz.predict(MODEL, hw, batch=64, prompt=1024, output=128, precision=prec)
             rows.append({"family": family, "hardware": hw, "precision": prec, "decode_tok_s": p.decode_tok_s,
-                         "j_per_token": p.energy_per_token_j, "power_w": p.power_w, "fits": p.fits, "note": ""})
+                         "prefill_tok_s_b64": 64 * 1024 / big.ttft_s, "j_per_token": p.energy_per_token_j,
+                         "power_w": p.power_w, "fits": p.fits, "note": ""})
 table = pd.DataFrame(rows)
 table.round(3)"""),
     ("code", """ran = table.dropna(subset=["decode_tok_s"])
@@ -213,13 +198,9 @@ fig"""),
     ("md", """FlightLLM's paper reports about 55 tokens/s at about 45 W for LLaMA-2-7B decode on the Alveo
 U280 (Figure 1, **[paper]**, see `docs/reference-results.md`). The model's number for the
 U280 at the closest precision is printed below when the FPGA family is installed."""),
-    ("code", """fpga = ran[ran["family"] == "FPGA (FlightLLM)"]
-if len(fpga):
-    u280 = fpga[fpga["hardware"].str.contains("u280")]
-    print(u280[["hardware", "precision", "decode_tok_s", "power_w"]].round(1).to_string(index=False))
-    print("paper: about 55 tok/s at about 45 W")
-else:
-    print("FlightLLM devices are not installed in this checkout")"""),
+    ("code", """u280 = ran[ran["hardware"].str.contains("u280")]
+print(u280[["hardware", "precision", "decode_tok_s", "power_w"]].round(1).to_string(index=False))
+print("paper: about 55 tok/s at about 45 W")"""),
     ("code", """# where the time goes on the fastest low-bit configuration: the roofline of every operator
 from interfaces.reports import build_report
 
@@ -228,6 +209,19 @@ pred = genz.predict(MODEL, fastest["hardware"], batch=1, prompt=128, output=512,
 report = build_report("predict", {"prediction": pred.to_dict()})
 print(report.title, *report.notes, sep="\\n")
 report.sections[0].figure"""),
+    ("md", """## Conclusion
+
+The cell below states this run's answer from the table: the fastest decode, the least energy per
+token, and where the LUT Tensor Core variants (on the 80 GB A100 and the H100) pull ahead of their
+base GPU: in compute-bound prefill at low bit widths, not in batch-1 decode, which all of them do at
+memory bandwidth."""),
+    ("code", """lowbit = ran[ran["precision"].isin(["w2a8", "1.58-bit"])]
+f, e = ran.loc[ran["decode_tok_s"].idxmax()], ran.loc[ran["j_per_token"].idxmin()]
+print(f"fastest decode: {f['hardware']} {f['precision']} at {f['decode_tok_s']:.0f} tok/s; least energy: "
+      f"{e['hardware']} {e['precision']} at {e['j_per_token']:.3f} J/token")
+pre = lowbit.pivot_table(index="hardware", columns="precision", values="prefill_tok_s_b64")
+print("prefill tok/s at batch 64 x 1024 (low bit):")
+print(pre.round(0).to_string())"""),
 ]
 
 PLACEMENT = [
@@ -241,43 +235,30 @@ serving step of Mixtral-8x7B across nodes (the engine's all-to-all takes the rem
     ("code", """import numpy as np
 import pandas as pd
 
-try:
-    from optimizers.placement.baselines import greedy, local_search, round_robin
-    from optimizers.placement.ilp import solve_ilp
-    from optimizers.placement.problem import Cluster, PlacementProblem
-    HAVE_PLACEMENT = True
-except ImportError as exc:
-    HAVE_PLACEMENT = False
-    print(f"optimizers.placement is not in this checkout ({exc}); the placement cells are skipped")
+from optimizers.placement.baselines import greedy, local_search, round_robin
+from optimizers.placement.ilp import solve_ilp
+from optimizers.placement.problem import Cluster, PlacementProblem
 from workloads.routing import synthetic_routing
 
 # a synthetic trace with inter-layer affinity (shipped generator; a real trace is a .npy or CSV file)
 LAYERS, EXPERTS, TOP_K = 4, 8, 2  # 4 of Mixtral's 32 MoE layers keep the ILP small for this demo
 trace = synthetic_routing(tokens=1000, layers=LAYERS, experts=EXPERTS, top_k=TOP_K, affinity=0.7, seed=0)
 trace.expert_ids.shape"""),
-    ("code", """methods = {}
-if HAVE_PLACEMENT:
-    cluster = Cluster(nodes=2, gpus_per_node=2)  # 4 GPUs, 2 experts of each layer per GPU
-    problem = PlacementProblem.from_trace(trace)
-    methods["round_robin"] = round_robin(LAYERS, EXPERTS, cluster)
-    methods["greedy"] = greedy(problem, cluster)
-    methods["local_search"] = local_search(problem, cluster)
-    methods["ilp"] = solve_ilp(problem, cluster, solver="highs", time_limit_s=3.0, warm_start=methods["local_search"])
-    summary = pd.DataFrame({name: {"hop cost per token": problem.hop_cost(getattr(m, "placement", m).gpu_of, cluster)}
-                            for name, m in methods.items()}).T
-    summary"""),
-    ("code", """if HAVE_PLACEMENT:
-    from interfaces.reports import build_report
-    from interfaces.reports.formats import placement_payload
+    ("code", """cluster = Cluster(nodes=2, gpus_per_node=2)  # 4 GPUs, 2 experts of each layer per GPU
+problem = PlacementProblem.from_trace(trace)
+methods = {"round_robin": round_robin(LAYERS, EXPERTS, cluster), "greedy": greedy(problem, cluster),
+           "local_search": local_search(problem, cluster)}
+methods["ilp"] = solve_ilp(problem, cluster, solver="highs", time_limit_s=3.0, warm_start=methods["local_search"])
+summary = pd.DataFrame({name: {"hop cost per token": problem.hop_cost(getattr(m, "placement", m).gpu_of, cluster)}
+                        for name, m in methods.items()}).T
+summary"""),
+    ("code", """from interfaces.reports import build_report
+from interfaces.reports.formats import placement_payload
 
-    payload = placement_payload(problem, cluster, methods, baseline="round_robin",
-                                model=f"mixtral-like, {LAYERS} MoE layers")
-    report = build_report("placement", payload)
-    print(report.numbers)
-    fig = report.sections[1].figure
-else:
-    fig = None
-fig"""),
+payload = placement_payload(problem, cluster, methods, baseline="round_robin", model=f"mixtral-like, {LAYERS} MoE layers")
+report = build_report("placement", payload)
+print(report.numbers)
+report.sections[1].figure"""),
     ("md", """## From placement to step time
 
 The share of dispatched token copies whose expert is not on the token's home GPU (the GPU of its
@@ -291,12 +272,7 @@ previous layer's top expert) is what the all-to-all has to move. The engine take
 
 from genz.stepcost import EngineStepCost
 
-fractions = {}
-if HAVE_PLACEMENT:
-    fractions = {name: remote_fraction(getattr(m, "placement", m).gpu_of, trace.expert_ids)
-                 for name, m in methods.items()}
-else:
-    fractions = {"uniform (round robin, 4 GPUs)": 3 / 4}
+fractions = {name: remote_fraction(getattr(m, "placement", m).gpu_of, trace.expert_ids) for name, m in methods.items()}
 rows = []
 for name, f in fractions.items():
     # Mixtral-8x7B, expert parallel over 8 H100s in 4 nodes of 2: one continuous-batching iteration
@@ -305,11 +281,15 @@ for name, f in fractions.items():
     rows.append({"placement": name, "remote_fraction": f, "step_ms": 1e3 * t, "step_j": e})
 steps = pd.DataFrame(rows).set_index("placement")
 steps.round(3)"""),
-    ("code", """assert steps["step_ms"].min() <= steps["step_ms"].max()
-if HAVE_PLACEMENT:
-    base, best = steps.loc["round_robin", "step_ms"], steps["step_ms"].min()
-    print(f"best placement: {steps['step_ms'].idxmin()}, step {best:.2f} ms vs round robin {base:.2f} ms "
-          f"({(base - best) / base:.1%} faster)")"""),
+    ("md", """## Conclusion
+
+The cell below states this run's result: the placement with the fewest cross-GPU hops and how much
+shorter it makes one serving step than round robin (the all-to-all share of the step bounds the gain)."""),
+    ("code", """base, best = steps.loc["round_robin", "step_ms"], steps["step_ms"].min()
+hops = summary["hop cost per token"]
+print(f"fewest hops: {hops.idxmin()} ({hops.min():.2f} vs round robin {hops['round_robin']:.2f} per token); "
+      f"best step: {steps['step_ms'].idxmin()}, {best:.2f} ms vs round robin {base:.2f} ms "
+      f"({(base - best) / base:.1%} faster)")"""),
 ]
 
 VALIDATION = [
@@ -331,42 +311,23 @@ from workloads import Precision, load_model
 DATASET = "h200-2026-11-28"
 ds = load_dataset(DATASET)
 print(ds.device_name, ds.runs, {k: len(getattr(ds, k)) for k in ("gemm", "attention", "e2e")})"""),
-    ("code", """try:  # the project's comparison (validation.report), when installed
-    from validation.report import validate
-except ImportError:
-    validate = None
+    ("code", """from validation.report import validate
 
-if validate is not None:
-    result = validate(DATASET)  # the shipped calibration profile of the dataset's GPU
-    payload = validation_payload(result)
-    print(f"{len(result.rows)} rows with profile {result.profile}; {int((~result.rows['seen_by_fit']).sum())} unseen by the fit")
-else:  # the whole-decoder rows with the engine's public API
-    device = load_device("h200")
-    out = []
-    for (name, timing), g in ds.e2e.groupby(["model", "timing"]):
-        model, prec = load_model(name), Precision.parse("bf16")
-        for _, r in g.iterrows():
-            shape = genz.prefill(r["batch"], r["prompt_len"]) if r["phase"] == "prefill" else genz.decode(r["batch"], r["ctx_len"])
-            table = genz.build_table(model, shape, prec, runtime="plain-pytorch")
-            t = genz.step_costs(device, table, cuda_graphs=timing == "cudagraph")["time"][0]
-            out.append({"file": "e2e", "model": name, "phase": r["phase"], "timing": timing, "batch": r["batch"],
-                        "measured_s": r["time_ms"] * 1e-3, "predicted_s": t})
-    payload = {"dataset": DATASET, "hardware": "h200", "rows": pd.DataFrame(out)}
-    print(len(out), "rows through the engine API")"""),
+result = validate(DATASET)  # the shipped calibration profile of the dataset's GPU
+payload = validation_payload(result)
+print(f"{len(result.rows)} rows with profile {result.profile}; {int((~result.rows['seen_by_fit']).sum())} unseen by the fit")"""),
     ("code", """report = build_report("validate", payload)
 for label, value in report.numbers:
     print(f"{label:>28}: {value}")
 report.sections[0].figure"""),
-    ("code", """# error per group (file, phase, model, dtype, timing), and the goals when validation.report set them
-report.tables[-1][1] if validate is None else report.tables[0][1]"""),
+    ("code", """# error per group (file, phase, model, dtype, timing) against the goals validation.report sets
+report.tables[0][1]"""),
     ("code", """# rows the calibration did not see
 rows = payload["rows"]
-unseen_errors = None
-if "seen_by_fit" in rows:
-    unseen = rows[~rows["seen_by_fit"].astype(bool)]
-    print(build_report("validate", {"rows": unseen}).numbers[:3])
-    unseen_errors = unseen.groupby(["file", "model", "phase"])["err_time_pct"].describe()
-    unseen_errors = unseen_errors[["count", "mean", "50%", "max"]].round(1)
+unseen = rows[~rows["seen_by_fit"].astype(bool)]
+print(build_report("validate", {"rows": unseen}).numbers[:3])
+unseen_errors = unseen.groupby(["file", "model", "phase"])["err_time_pct"].describe()
+unseen_errors = unseen_errors[["count", "mean", "50%", "max"]].round(1)
 unseen_errors"""),
     ("code", """# the same result as a results file and a self-contained page, as `genz report validate` writes it
 import tempfile
