@@ -63,7 +63,8 @@ class EngineStepCost:
         free = (self._dev.memory_bytes - weight_bytes_per_device(self._m, self._prec, self.tp, self.pp, self.ep)
                 - float(activation_bytes(self._m, self.max_batched_tokens, self.max_batched_tokens, self.tp)))
         self.kv_capacity_bytes = max(free, 0.0) * self.devices
-        price = price_of(self._dev)  # NaN when the data gives none: costs then read "price unknown", never $0
+        price = price_of(self._dev)
+        # unknown price: NaN, so every cost figure built on it says "unknown" rather than $0
         self.price_per_hour_usd = math.nan if price is None else price * self.devices
 
     @property

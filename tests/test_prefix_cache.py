@@ -1,237 +1,98 @@
-"""Prefix caches (vLLM block hashes, SGLang radix), the engine-style policies and swap preemption:
-hit counts worked out by hand on small traces, conservation of prompt tokens, eviction order,
-longest-prefix-match admission, and the KV accounting closing at the end of every run."""
+"""Automatic prefix caching (vLLM's): hits skip the prefill of cached full blocks, LRU eviction when
+allocations reuse the blocks, nothing changes without shared prefixes, and a shared system prompt
+makes TTFT and throughput better as the hit rate grows."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
 
 from genz.serving import ContinuousBatching, LinearStepCost, Scenario, simulate
-from genz.serving.entities import Seq
-from genz.serving.policies.sglang import SGLangConfig, SGLangScheduler
-from genz.serving.policies.trtllm import TRTLLMConfig, TRTLLMScheduler
-from genz.serving.prefix_cache import BlockPrefixCache, RadixPrefixCache
-from genz.serving.schedulers import ContinuousScheduler
-from workloads.requests import Fixed, FixedRateArrivals, PoissonArrivals, Request, SharedPrefix, WorkloadSpec
+from genz.serving.build import build_scenario
+from genz.serving.scenario_file import resolve
+from workloads.requests import PoissonArrivals, Request, WorkloadSpec, with_shared_prefix
 
-COST = LinearStepCost()
+APC = ContinuousBatching(enable_prefix_caching=True)
+SMALL = LinearStepCost(kv_bytes_per_token=1.0, kv_capacity_bytes=3560.0)  # 0.9 * 3560 / 16 = 200 blocks
 
 
-def _drive(sched, reqs):
-    """Run a scheduler alone (every request waiting at t = 0, one time unit per iteration) to the end."""
-    seqs = [Seq(q) for q in reqs]
-    done = []
-    sched.on_finish = lambda s, now: done.append(s)
-    for s in seqs:
-        sched.add(s)
-    t = 0.0
-    for _ in range(100_000):
-        if sched.schedule(t) is None:
-            break
-        sched.complete(t + 1, t)
-        t += 1
-    return seqs, done
+def _run(trace, sched=APC, cost=None):
+    return simulate(Scenario(cost=cost or LinearStepCost(), scheduler=sched, trace=trace))
 
 
-def _sequential(n, system, own, out=4):
-    """``n`` requests, one per 10 s (each finishes before the next), all opening with the same system prompt."""
-    return [Request(i, 10.0 * i, system + own, out, prefix=((0, system),)) for i in range(n)]
+def test_a_hit_skips_the_cached_full_blocks():
+    # prefix 1030 tokens: 64 full blocks (1024 tokens) are reusable; the second request computes the rest
+    a = Request(0, 0.0, 1030 + 100, 4, prefix_id=7, prefix_tokens=1030)
+    b = Request(1, 10.0, 1030 + 50, 4, prefix_id=7, prefix_tokens=1030)
+    r = _run([a, b])
+    f = r.requests.set_index("id")
+    assert f.loc[0, "prefix_hit_tokens"] == 0 and f.loc[1, "prefix_hit_tokens"] == 1024
+    assert r.summary.prefill_tokens == 1130 + (1080 - 1024)
+    assert r.summary.prefix_hit_rate == pytest.approx(1024 / (1130 + 1080))
+    assert f.loc[1, "ttft_s"] < f.loc[0, "ttft_s"]
+    # another prefix, or caching off: no hit
+    c = dataclasses.replace(b, prefix_id=8)
+    assert _run([a, c]).summary.prefix_hit_tokens == 0
+    assert _run([a, b], ContinuousBatching()).summary.prefix_hit_tokens == 0
 
 
-def _run(sched, reqs, cost=COST):
-    return simulate(Scenario(cost=cost, scheduler=sched, trace=reqs)).summary
+def test_concurrent_holders_share_and_a_full_prompt_still_computes_one_token():
+    a = Request(0, 0.0, 512, 50, prefix_id=1, prefix_tokens=512)
+    b = Request(1, 0.5, 512, 50, prefix_id=1, prefix_tokens=512)  # arrives while a decodes: a holds it
+    r = _run([a, b]).requests.set_index("id")
+    assert r.loc[1, "prefix_hit_tokens"] == 496  # 31 full blocks: the last token is computed again
 
 
-# --------------------------------------------------------------------------- hit rates by hand
-def test_block_cache_hits_whole_blocks_of_the_shared_prompt():
-    # system prompt 100 tokens, block 16: the 6 blocks (96 tokens) inside it are shared; block 6 holds
-    # tokens 96..111, 4 of the system prompt and 12 of each request's own text, so it is not
-    s = _run(ContinuousBatching(prefix_caching=True), _sequential(3, 100, 20))
-    assert s.cached_prompt_tokens == 2 * 96
-    assert s.prefix_hit_rate == pytest.approx(192 / 360)
-    assert s.prefill_tokens + s.cached_prompt_tokens == 3 * 120  # every prompt token computed or reused
+def test_lru_eviction_when_allocations_reuse_the_blocks():
+    """vLLM evicts cached blocks, not whole prefixes: what survives is the leading run of blocks."""
+    a = Request(0, 0.0, 1024 + 16, 2, prefix_id=3, prefix_tokens=1024)   # 64 prefix blocks, released at its end
+    big = Request(1, 5.0, 2800, 2)                                       # 175 blocks: > 200 - 64 free
+    b = Request(2, 10.0, 1024 + 16, 2, prefix_id=3, prefix_tokens=1024)
+    assert _run([a, b], cost=SMALL).summary.prefix_hit_tokens == 1024     # nothing in between: still cached
+    # the big one overwrote blocks, least recently freed first, a's tail first: its prompt (2800 tokens)
+    # needs 175 blocks where 200 - 65 are free of a's cached 65 (64 prefix + 1 own): 40 evicted (a's own
+    # block, prefix blocks 63..25), then its first decode block evicts block 24; blocks 0..23 remain
+    assert _run([a, big, b], cost=SMALL).summary.prefix_hit_tokens == 24 * 16
+    small = Request(1, 5.0, 1500, 2)                                      # 94 blocks: 106 free >= 64
+    assert _run([a, small, b], cost=SMALL).summary.prefix_hit_tokens == 1024
 
 
-def test_radix_cache_hits_the_whole_shared_prompt():
-    s = _run(SGLangConfig(), _sequential(3, 100, 20))
-    assert s.cached_prompt_tokens == 2 * 100
-    assert s.prefill_tokens + s.cached_prompt_tokens == 360
+@pytest.mark.parametrize("chunked", [True, False])
+def test_no_shared_prefixes_no_change(chunked):
+    wl = WorkloadSpec(300, PoissonArrivals(30.0), 700, 80)
+    trace = wl.generate(4)
+    off = _run(trace, ContinuousBatching(chunked_prefill=chunked))
+    on = _run(trace, ContinuousBatching(chunked_prefill=chunked, enable_prefix_caching=True))
+    assert dataclasses.asdict(on.summary) == dataclasses.asdict(off.summary)
+    assert on.requests.equals(off.requests)
 
 
-def test_at_least_one_prompt_token_is_computed():
-    # a repeated identical prompt: vLLM caps the hit at (prompt - 1) // block tokens, SGLang drops the
-    # last node (the request's own text) so the logits come from a computed token
-    reqs = [Request(i, 10.0 * i, 64, 4, prefix=((7, 64),)) for i in range(2)]
-    assert _run(ContinuousBatching(prefix_caching=True), reqs).cached_prompt_tokens == 48  # 3 of 4 blocks
-    assert _run(SGLangConfig(), reqs).cached_prompt_tokens == 0  # the whole prompt is one segment
+def test_shared_system_prompt_gets_better_with_hit_rate():
+    """Every prompt = a 2,000-token system prompt + 200 tokens; the number of distinct system prompts
+    sets the hit rate (one: nearly all hits; one per request: none) while lengths stay equal. TTFT at a
+    fixed Poisson rate, throughput with 16 closed-loop clients."""
+    def run(groups, load):
+        spec = resolve({"model": "llama-3-8b", "hardware": "h100", "scheduler": {"enable_prefix_caching": True},
+                        "workload": {"requests": 300, "prompt": 200, "output": 64, **load,
+                                     "shared_prefix_tokens": 2000, "prefix_groups": groups}})
+        return simulate(build_scenario(spec)).summary
+
+    open_loop = {g: run(g, {"rate_per_s": 8.0}) for g in (1, 16, 100_000)}
+    closed = {g: run(g, {"concurrency": 16}) for g in (1, 100_000)}
+    one, some, none = open_loop[1], open_loop[16], open_loop[100_000]
+    assert one.prefix_hit_rate > some.prefix_hit_rate > none.prefix_hit_rate
+    assert one.prefix_hit_rate > 0.85 and none.prefix_hit_rate < 0.01
+    assert one.ttft_s.mean < some.ttft_s.mean < none.ttft_s.mean
+    assert closed[1].output_tokens_per_s > 1.05 * closed[100_000].output_tokens_per_s
 
 
-def test_conversations_reuse_their_history():
-    # 3 turns of 100 new + 50 output tokens: turn 2 reuses turn 1's prompt and 49 of its 50 output
-    # tokens (the last one's KV is never computed), turn 3 reuses 100 + 50 + 100 + 49
-    wl = WorkloadSpec(3, FixedRateArrivals(1.0), Fixed(100), Fixed(50), turns=3)
-    for cfg in (SGLangConfig(), ContinuousBatching(prefix_caching=True, block_size=1)):
-        s = simulate(Scenario(cost=COST, scheduler=cfg, workload=wl)).summary
-        assert s.cached_prompt_tokens == 149 + 299
-        assert s.prefill_tokens == 100 + 250 + 400 - 448
-
-
-def test_no_sharing_gives_the_same_results_with_the_cache_on():
-    wl = WorkloadSpec(200, PoissonArrivals(8.0), Fixed(300), Fixed(50))
-    off = simulate(Scenario(cost=COST, scheduler=ContinuousBatching(), workload=wl, seed=3))
-    on = simulate(Scenario(cost=COST, scheduler=ContinuousBatching(prefix_caching=True), workload=wl, seed=3))
-    assert on.summary.preemptions == 0 and on.summary.cached_prompt_tokens == 0
-    assert off.requests.equals(on.requests)
-
-
-def test_a_shared_system_prompt_raises_throughput_and_cuts_ttft_with_its_hit_rate():
-    # the same prompts (a 2000-token system prompt and 200 of the user's), shared by fewer or more of them
-    rows = []
-    for distinct in (10_000, 8, 1):
-        wl = WorkloadSpec(300, FixedRateArrivals(1.0), Fixed(200), Fixed(50),
-                          shared_prefix=SharedPrefix(2000, 1.0, distinct))
-        closed = simulate(Scenario(cost=COST, scheduler=ContinuousBatching(prefix_caching=True), workload=wl,
-                                   concurrency=16)).summary  # 16 users: how much they get through
-        wl = dataclasses.replace(wl, arrival=PoissonArrivals(6.0))  # a fixed load: how long they wait
-        s = simulate(Scenario(cost=COST, scheduler=ContinuousBatching(prefix_caching=True), workload=wl)).summary
-        assert not s.saturated and s.prefix_hit_rate == pytest.approx(closed.prefix_hit_rate, abs=0.05)
-        rows.append((s.prefix_hit_rate, closed.throughput_rps, s.ttft_s.mean))
-    hit, thr, ttft = zip(*rows, strict=True)
-    assert hit[0] < 0.05 < hit[1] < hit[2] and hit[2] > 0.85
-    assert thr[0] < thr[1] < thr[2]
-    assert ttft[0] > ttft[1] > ttft[2]
-
-
-# --------------------------------------------------------------------------- eviction
-def test_block_cache_evicts_the_least_recently_freed_tail_first():
-    cache = BlockPrefixCache(block_size=4)
-    a = Seq(Request(0, 0.0, 12, 1, prefix=((5, 8),)))  # blocks: 2 of the shared text, 1 of its own
-    b = Seq(Request(1, 0.0, 12, 1, prefix=((5, 8),)))
-    for s in (a, b):
-        hit, taken, handle = cache.match(s, s.target)
-        cache.acquire(s, hit, handle)
-        cache.offer(s, 12)
-    assert len(cache.ref) == 4  # 2 shared blocks (b hit them) + a's own + b's own
-    assert cache.ref[next(iter(cache.ref))] == 2
-    assert cache.release(a, 3) == 1  # only its own block becomes free (cached, evictable); b holds the shared ones
-    assert cache.release(b, 3) == 3  # its own and, now nobody holds them, the shared ones
-    assert cache.evictable == 4
-    assert [end for _, end in cache.lru] == [12, 12, 8, 4]  # a's block, then b's tail first
-    cache.evict(2)
-    assert cache.evictable == 2
-    c = Seq(Request(2, 0.0, 12, 1, prefix=((5, 8),)))
-    assert cache.match(c, 12)[0] == 2  # the shared blocks, freed last, are still there
-
-
-def test_radix_cache_evicts_leaves_before_the_shared_prompt():
-    cache = RadixPrefixCache()
-    seqs = [Seq(Request(i, 0.0, 110, 3, prefix=((9, 100),))) for i in range(2)]
-    for s in seqs:
-        hit, taken, handle = cache.match(s, s.target)
-        cache.acquire(s, hit, handle)
-        cache.offer(s, 110)
-    for s in seqs:
-        cache.release(s, 110)
-    assert cache.evictable == 100 + 10 + 10
-    cache.evict(15)  # the two 10-token leaves (own texts), oldest first; the system prompt stays
-    assert cache.evictable == 100
-    fresh = Seq(Request(5, 0.0, 120, 3, prefix=((9, 100),)))
-    assert cache.match(fresh, 120)[0] == 100
-    cache.evict(1)
-    assert cache.evictable == 0 and cache.match(fresh, 120)[0] == 0
-
-
-# --------------------------------------------------------------------------- SGLang's admission order
-def test_lpm_admits_the_longest_cached_prefix_first():
-    cfg = SGLangConfig(max_running_requests=1, chunked_prefill_size=4096)
-    sched = SGLangScheduler(cfg, num_blocks=100_000)
-    seqs, _ = _drive(sched, [Request(0, 0.0, 600, 2, prefix=((1, 500),))])
-    cold = Seq(Request(1, 0.0, 50, 2))
-    warm = Seq(Request(2, 0.0, 600, 2, prefix=((1, 500),)))
-    sched.add(cold)
-    sched.add(warm)
-    plan = sched.schedule(100.0)
-    assert plan[0] == ((100, 500),)  # the warm request, after its 500 cached tokens
-    fcfs = SGLangScheduler(dataclasses.replace(cfg, schedule_policy="fcfs"), num_blocks=100_000)
-    _drive(fcfs, [Request(0, 0.0, 600, 2, prefix=((1, 500),))])
-    fcfs.add(Seq(Request(1, 0.0, 50, 2)))
-    fcfs.add(Seq(Request(2, 0.0, 600, 2, prefix=((1, 500),))))
-    assert fcfs.schedule(100.0)[0] == ((50, 0),)
-
-
-# --------------------------------------------------------------------------- accounting closes
-_POLICIES = {
-    "vllm-apc": lambda: (ContinuousScheduler, ContinuousBatching(max_num_seqs=8, max_num_batched_tokens=64,
-                                                                 block_size=4, prefix_caching=True)),
-    "vllm-swap": lambda: (ContinuousScheduler, ContinuousBatching(max_num_seqs=8, max_num_batched_tokens=64,
-                                                                  block_size=4, preemption_mode="swap")),
-    "sglang": lambda: (SGLangScheduler, SGLangConfig(max_running_requests=8, chunked_prefill_size=64)),
-    "trtllm": lambda: (TRTLLMScheduler, TRTLLMConfig(max_batch_size=8, max_num_tokens=64, block_size=4,
-                                                     enable_chunked_context=True, prefix_caching=True)),
-    "trtllm-maxutil": lambda: (TRTLLMScheduler, TRTLLMConfig(max_batch_size=8, max_num_tokens=64, block_size=4,
-                                                             capacity_scheduler_policy="max_utilization")),
-}
-
-
-@settings(max_examples=25, deadline=None)
-@example(policy="vllm-apc", blocks=20, reqs=[(2, 1, 2), (2, 13, 1)])
-@example(policy="vllm-swap", blocks=20, reqs=[(2, 1, 2), (2, 13, 1)])
-@given(policy=st.sampled_from(sorted(_POLICIES)), blocks=st.integers(20, 60),
-       reqs=st.lists(st.tuples(st.integers(0, 2), st.integers(1, 30), st.integers(1, 30)), min_size=1, max_size=12))
-def test_every_block_comes_back_and_every_prompt_token_is_accounted(policy, blocks, reqs):
-    cls, cfg = _POLICIES[policy]()
-    num_blocks = blocks * (4 if cfg.block_size == 1 else 1)
-    trace = [Request(i, 0.0, (16 * g if g else 0) + own, out, prefix=((g, 16 * g),) if g else ())
-             for i, (g, own, out) in enumerate(reqs)]
-    sched = cls(cfg, num_blocks)
-    fits = [q for q in trace if not sched.never_fits(Seq(q))]
-    seqs, done = _drive(sched, fits)
-    assert len(done) == len(fits)
-    assert sched.free == sched.num_blocks and not sched.running and not sched.waiting
-    if sched.cache is not None:
-        assert sched.cache.evictable <= sched.free
-        # each admission computes what the cache did not supply; a prompt preempted half-way leaves some undone
-        done_or_reused = sched.prefill_tokens + sched.cached_tokens
-        assert done_or_reused == sched.queried_tokens if not sched.preemptions else done_or_reused <= sched.queried_tokens
-    if policy == "vllm-swap":  # generated tokens are never recomputed (a prompt in progress may be)
-        assert all(s.prefill_tokens <= s.prompt * (1 + s.preemptions) for s in seqs)
-    if policy == "trtllm":
-        assert sched.preemptions == 0 and sched.reserved == 0
-
-
-# --------------------------------------------------------------------------- policies under KV pressure
-def _pressure(cfg):
-    wl = WorkloadSpec(80, PoissonArrivals(40.0), Fixed(400), Fixed(200))
-    cost = dataclasses.replace(COST, kv_capacity_bytes=COST.kv_bytes_per_token * 6000)
-    return simulate(Scenario(cost=cost, scheduler=cfg, workload=wl, seed=2)).summary
-
-
-def test_guaranteed_no_evict_never_preempts_where_vllm_does():
-    vllm = _pressure(ContinuousBatching())
-    trt = _pressure(TRTLLMConfig())
-    assert vllm.preemptions > 0 and trt.preemptions == 0
-    assert trt.completed == vllm.completed == 80
-
-
-def test_swap_preemption_recomputes_nothing_and_pays_the_host_link():
-    rec = _pressure(ContinuousBatching())
-    fast = _pressure(ContinuousBatching(preemption_mode="swap", swap_link="pcie5"))
-    slow = _pressure(ContinuousBatching(preemption_mode="swap", swap_link="pcie3"))
-    assert rec.recomputed_tokens > 0 and fast.preemptions > 0
-    assert fast.recomputed_tokens == 0 and fast.prefill_tokens == 80 * 400
-    assert slow.e2e_s.mean > fast.e2e_s.mean  # same decisions, slower copies
-
-
-def test_bad_knobs_are_named():
-    with pytest.raises(ValueError, match="scheduler.preemption_mode"):
-        ContinuousBatching(preemption_mode="pause").validate()
-    with pytest.raises(ValueError, match="scheduler.swap_link"):
-        ContinuousBatching(swap_link="carrier-pigeon").validate()
-    with pytest.raises(ValueError, match="scheduler.block_size"):
-        SGLangConfig(block_size=16).validate()
-    with pytest.raises(ValueError, match="scheduler.capacity_scheduler_policy"):
-        TRTLLMConfig(capacity_scheduler_policy="yolo").validate()
+def test_with_shared_prefix_workload():
+    reqs = WorkloadSpec(1000, PoissonArrivals(1.0), 100, 10).generate(0)
+    shared = with_shared_prefix(reqs, 500, fraction=0.3, groups=3, seed=1)
+    n = sum(q.prefix_id >= 0 for q in shared)
+    assert 240 < n < 360 and {q.prefix_id for q in shared if q.prefix_id >= 0} == {0, 1, 2}
+    assert all(q.prompt_tokens == 600 and q.prefix_tokens == 500 for q in shared if q.prefix_id >= 0)
+    assert [q.arrival_s for q in shared] == [q.arrival_s for q in reqs]
+    with pytest.raises(ValueError, match="workload.prefix_groups: only applies with workload.shared_prefix_tokens"):
+        resolve({"workload": {"prefix_groups": 2}})

@@ -84,15 +84,15 @@ def test_an_overload_the_running_batch_absorbs_is_flagged():
 # --------------------------------------------------------------------------- the one builder
 def test_scenario_files_take_closed_loops_and_shared_prompts():
     spec = resolve({"model": "llama-3-8b", "hardware": "h100",
-                    "workload": {"concurrency": 8, "think_time_s": 0.5, "requests": 40, "system_prompt_tokens": 500,
+                    "workload": {"concurrency": 8, "think_time_s": 0.5, "requests": 40, "shared_prefix_tokens": 500,
                                  "turns": 2},
-                    "scheduler": {"prefix_caching": True}})
+                    "scheduler": {"enable_prefix_caching": True}})
     sc = build_scenario(spec)
     assert sc.concurrency == 8 and sc.think_time_s == 0.5
     reqs = sc.requests()
-    assert reqs[0].prefix == ((0, 500),) and reqs[1].follows == 0
-    with pytest.raises(ValueError, match="workload.rate_per_s"):
-        resolve({"workload": {"concurrency": 8, "rate_per_s": 3}})
+    assert (reqs[0].prefix_id, reqs[0].prefix_tokens) == (0, 500) and reqs[1].follows == 0
+    assert reqs[1].prefix[0] == (0, 500)  # the next turn resends the system prompt and the first turn
+    assert resolve({"workload": {"turns": 3, "think_time_s": 2}})["workload"]["think_time_s"] == 2
     with pytest.raises(ValueError, match="workload.concurrency"):
         resolve({"workload": {"concurrency": 0}})
 
@@ -104,9 +104,7 @@ def test_simulate_prints_the_closed_loop_curve():
     d = json.loads(r.output)
     assert [c["concurrency"] for c in d["curve"]] == [1, 16]
     assert d["curve"][1]["throughput_rps"] > d["curve"][0]["throughput_rps"]
-    assert d["curve"][1]["peak_in_system"] <= 16
-    bad = CliRunner().invoke(main, ["simulate", "--rate", "2", "--concurrency", "4"])
-    assert bad.exit_code == 2 and "--rate" in bad.output
+    assert d["curve"][1]["peak_in_system"] <= 16 and d["curve"][1]["itl_p50_s"] > 0
 
 
 def test_the_search_objective_runs_closed_loops():
@@ -126,7 +124,6 @@ def test_tune_capacity_is_confirmed_by_a_long_run_and_plan_agrees():
     ev = ob.evaluate(cfg)
     m = ev["metrics"]
     assert ev["feasible"] and m["capacity_confirmed"] and m["confirm_requests"] == 300
-    assert m["capacity_rps"] <= m["capacity_short_run_rps"]
     assert m["requests"] == 300 and m["confirm_slo_attainment"] >= 0.9  # the metrics are the confirming run's
     # the plan for that demand on that GPU needs one unit, and its own confirming run passes
     plan = plan_capacity([Demand("chatbot", m["capacity_rps"])], [Candidate("h100")], hardware_catalog(["h100"]),

@@ -28,7 +28,7 @@ from workloads.files import atomic_path
 __all__ = [
     "AllAtOnce", "ArrivalProcess", "Empirical", "FixedRateArrivals", "Fixed", "GammaArrivals", "LengthDistribution",
     "LogNormal", "PoissonArrivals", "Request", "SharedPrefix", "Uniform", "WorkloadSpec", "generate_trace",
-    "output_segment", "own_segment", "read_trace", "segments", "trace_summary", "write_trace",
+    "output_segment", "own_segment", "read_trace", "segments", "trace_summary", "with_shared_prefix", "write_trace",
 ]
 
 
@@ -36,23 +36,27 @@ __all__ = [
 class Request:
     """One inference request: arrives at ``arrival_s`` (s), brings ``prompt_tokens``, wants ``output_tokens``.
 
-    Shared text is described, not spelled out: ``prefix`` lists the segments ``(segment id, tokens)``
-    that open the prompt (a system prompt, or a conversation's earlier turns); the rest of the prompt
-    is the request's own (see :func:`segments`). ``follows`` names the request this one is the next
-    turn of: it is sent when that one has finished (plus the client's think time), and its
-    ``arrival_s`` is then only a placeholder."""
+    Shared text is described, not spelled out. Its prompt may start with ``prefix_tokens`` tokens
+    shared with other requests of the same ``prefix_id`` (a system prompt; -1: none), or, more
+    generally, with the segments ``prefix`` lists as ``(segment id, tokens)`` (a system prompt and a
+    conversation's earlier turns); the rest of the prompt is the request's own (see
+    :func:`segments`), and a prefix cache can reuse what is shared. ``follows`` names the request this
+    one is the next turn of: it is sent when that one has finished (plus the client's think time),
+    and its ``arrival_s`` is then only a placeholder."""
 
     id: int
     arrival_s: float
     prompt_tokens: int
     output_tokens: int
+    prefix_id: int = -1
+    prefix_tokens: int = 0
     prefix: tuple[tuple[int, int], ...] = ()
     follows: int | None = None
 
 
 def own_segment(request_id: int) -> int:
-    """Segment id of a request's own prompt text (what follows its ``prefix``): ``-(2 id + 1)``.
-    Ids >= 0 name shared texts such as system prompts."""
+    """Segment id of a request's own prompt text (what follows its prefix): ``-(2 id + 1)``.
+    Ids >= 0 name shared texts such as system prompts (a ``prefix_id``)."""
     return -(2 * request_id + 1)
 
 
@@ -62,18 +66,22 @@ def output_segment(request_id: int) -> int:
 
 
 def segments(req: Request) -> list[tuple[int, int]]:
-    """The request's whole token sequence as segments ``(id, tokens)``: its prefix, its own prompt
-    text, its output. Two requests hold the same first ``n`` tokens exactly when their segment lists
-    agree up to ``n`` tokens (assumption: a segment id names one text of one length).
+    """The request's whole token sequence as segments ``(id, tokens)``: its prefix (``prefix``, or
+    ``(prefix_id, prefix_tokens)``), its own prompt text, its output. Two requests hold the same
+    first ``n`` tokens exactly when their segment lists agree up to ``n`` tokens (assumption: a
+    segment id names one text of one length).
 
     >>> segments(Request(3, 0.0, 2100, 50, prefix=((0, 2000),)))
     [(0, 2000), (-7, 100), (-8, 50)]
+    >>> segments(Request(3, 0.0, 2100, 50, prefix_id=0, prefix_tokens=2000))
+    [(0, 2000), (-7, 100), (-8, 50)]
     """
-    own = req.prompt_tokens - sum(n for _, n in req.prefix)
+    prefix = req.prefix or (((req.prefix_id, req.prefix_tokens),) if req.prefix_id >= 0 and req.prefix_tokens else ())
+    own = req.prompt_tokens - sum(n for _, n in prefix)
     if own < 0:
         raise ValueError(f"request {req.id}: prefix holds {req.prompt_tokens - own} tokens, more than its "
                          f"{req.prompt_tokens} prompt tokens")
-    out = list(req.prefix)
+    out = list(prefix)
     if own:
         out.append((own_segment(req.id), own))
     out.append((output_segment(req.id), req.output_tokens))
@@ -337,8 +345,8 @@ def generate_trace(num_requests: int, arrival: ArrivalProcess, prompt_tokens: Le
     a drawn length. Both draw from streams of their own: without them the trace is unchanged.
 
     >>> t = generate_trace(4, FixedRateArrivals(1.0), 10, 5, shared_prefix=SharedPrefix(100), turns=2)
-    >>> [(q.prompt_tokens, q.prefix, q.follows) for q in t][:2]
-    [(110, ((0, 100),), None), (125, ((0, 100), (-1, 10), (-2, 5)), 0)]
+    >>> [(q.prompt_tokens, q.prefix_id, q.prefix, q.follows) for q in t][:2]
+    [(110, 0, (), None), (125, -1, ((0, 100), (-1, 10), (-2, 5)), 0)]
     """
     _check_tokens("num_requests", num_requests, 0)
     _check_tokens("turns", turns)
@@ -361,14 +369,13 @@ def generate_trace(num_requests: int, arrival: ArrivalProcess, prompt_tokens: Le
     out: list[Request] = []
     for i in range(num_requests):
         s, k = divmod(i, turns)
-        if k == 0:
-            prefix: tuple[tuple[int, int], ...] = ((int(which[s]), shared_prefix.tokens),) if shared[s] else ()
-        else:
-            prev = out[-1]
-            prefix = prev.prefix + ((own_segment(prev.id), prev.prompt_tokens - sum(n for _, n in prev.prefix)),
-                                    (output_segment(prev.id), prev.output_tokens))
-        out.append(Request(i, float(times[s]), sum(n for _, n in prefix) + int(p[i]), int(o[i]), prefix,
-                           i - 1 if k else None))
+        if k == 0:  # a system prompt or nothing: the prefix_id form
+            sp = shared_prefix.tokens if shared[s] else 0
+            out.append(Request(i, float(times[s]), sp + int(p[i]), int(o[i]), int(which[s]) if sp else -1, sp))
+        else:  # the whole previous turn, then new text
+            prefix = tuple(segments(out[-1]))
+            out.append(Request(i, float(times[s]), sum(n for _, n in prefix) + int(p[i]), int(o[i]), prefix=prefix,
+                               follows=i - 1))
     return out
 
 
@@ -391,6 +398,22 @@ class WorkloadSpec:
         """The seeded list of requests (same seed, same trace); see :func:`generate_trace`."""
         return generate_trace(self.num_requests, self.arrival, self.prompt_tokens, self.output_tokens, seed,
                               shared_prefix=self.shared_prefix, turns=self.turns)
+
+
+def with_shared_prefix(requests: Sequence[Request], tokens: int, fraction: float = 1.0, groups: int = 1,
+                       seed: int = 0) -> list[Request]:
+    """The requests with a shared system prompt: a seeded ``fraction`` of them get ``tokens`` more
+    prompt tokens, a prefix shared by the requests of the same group (``groups`` distinct prompts,
+    drawn uniformly). Lengths and arrivals of the others are unchanged."""
+    _check_tokens("tokens", tokens, 1)
+    _check_tokens("groups", groups, 1)
+    if not (isinstance(fraction, int | float) and 0 <= fraction <= 1):
+        raise ValueError(f"fraction: must be in [0, 1], got {fraction!r}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
+    share = rng.random(len(requests)) < fraction
+    group = rng.integers(0, groups, len(requests))
+    return [Request(q.id, q.arrival_s, q.prompt_tokens + tokens, q.output_tokens, int(g), tokens) if s else q
+            for q, s, g in zip(requests, share, group, strict=True)]
 
 
 # --------------------------------------------------------------------------- trace files

@@ -43,7 +43,6 @@ def length_distribution(d: Mapping):
 def workload_of(w: Mapping):
     """``(trace, None)`` for a trace file, ``(None, WorkloadSpec)`` for a generated workload."""
     from workloads.requests import (
-        AllAtOnce,
         FixedRateArrivals,
         GammaArrivals,
         PoissonArrivals,
@@ -61,10 +60,10 @@ def workload_of(w: Mapping):
         return reqs, None
     rate = w["rate_per_s"]
     proc = {"poisson": lambda: PoissonArrivals(rate), "gamma": lambda: GammaArrivals(rate, w["cv"]),
-            "fixed": lambda: FixedRateArrivals(rate), "closed": AllAtOnce}[w["arrival"]]()
+            "fixed": lambda: FixedRateArrivals(rate)}[w["arrival"]]()
     sp = None
-    if w.get("system_prompt_tokens"):
-        sp = SharedPrefix(w["system_prompt_tokens"], w.get("system_prompt_fraction", 1.0), w.get("system_prompts", 1))
+    if w.get("shared_prefix_tokens"):  # per conversation, drawn with the workload
+        sp = SharedPrefix(w["shared_prefix_tokens"], w.get("shared_prefix_fraction", 1.0), w.get("prefix_groups", 1))
     return None, WorkloadSpec(w["requests"], proc, length_distribution(w["prompt"]),
                               length_distribution(w["output"]), shared_prefix=sp, turns=w.get("turns", 1))
 
@@ -96,6 +95,12 @@ def build_scenario(spec: Mapping, *, trace: Sequence[Request] | None = None,
         trace, workload = list(trace), None
     else:
         trace, workload = workload_of(spec["workload"])
+    w = spec["workload"]
+    if w.get("shared_prefix_tokens") and trace is not None:  # a generated workload draws its own
+        from workloads.requests import with_shared_prefix
+
+        trace = with_shared_prefix(trace, w["shared_prefix_tokens"], w["shared_prefix_fraction"],
+                                   w["prefix_groups"], spec["seed"])
     reqs = trace if trace is not None else workload.generate(spec["seed"])
     n, longest = len(reqs), max((q.prompt_tokens for q in reqs), default=1)
     sched = scheduler_of(spec["scheduler"])

@@ -4,7 +4,7 @@ Defaults follow vLLM where it has the knob: ``max_num_seqs = 256``, ``block_size
 ``gpu_memory_utilization = 0.9`` (vLLM's engine arguments); ``max_num_batched_tokens = 8192``
 (vLLM V1's default for its OpenAI server on data-centre GPUs; assumption, it varies by version and
 GPU); ``watermark = 0.01`` (vLLM V0's block manager keeps 1 % of blocks free when admitting);
-``preemption_mode = recompute`` (vLLM's). ``prefix_caching`` is off by default although vLLM V1
+``preemption_mode = recompute`` (vLLM's). ``enable_prefix_caching`` is off by default although vLLM V1
 turns it on: with no shared prefixes it changes only what a preempted sequence recomputes, and off
 keeps results comparable with earlier runs; turn it on for workloads that share prefixes.
 """
@@ -19,8 +19,20 @@ from genz.serving.cost import StepCostModel
 from genz.serving.registry import ROUTERS, SCHEDULERS
 from workloads.requests import Request, WorkloadSpec
 
-__all__ = ["SLO", "ContinuousBatching", "Disaggregation", "KVLink", "MemoConfig", "SaturationConfig",
+__all__ = ["MAX_ARRIVAL_S", "MAX_REPLICAS", "MAX_REQUESTS", "MAX_WINDOWS", "MIN_RATE_PER_S", "SLO", "ContinuousBatching", "Disaggregation", "KVLink", "MemoConfig", "SaturationConfig",
            "Scenario", "StaticBatching", "ROUTERS"]
+
+
+#: Limits checked before a run starts, so a typo cannot hang the machine. Requests per run (raise with
+#: ``simulate(..., max_requests=N)`` / ``genz simulate --max-requests N``), replicas per pool, windows
+#: a run is cut into, the lowest arrival rate and the latest arrival (the clock is float seconds: at
+#: 1e9 s it still resolves 0.1 us; far beyond, a step would vanish in rounding).
+MAX_REQUESTS = 2_000_000
+MAX_REPLICAS = 10_000
+MAX_WINDOWS = 1_000_000
+MIN_RATE_PER_S = 1e-6
+MAX_ARRIVAL_S = 1e9
+MAX_CONCURRENCY = 1_000_000
 
 
 def _need(cond: bool, msg: str) -> None:
@@ -78,6 +90,13 @@ class ContinuousBatching:
     prompts (when waiting requests can be admitted) or a decode step of all running sequences.
     ``chunked_prefill=True`` (vLLM V1): every iteration decodes all running sequences and fills the
     rest of ``max_num_batched_tokens`` with prompt chunks, oldest first.
+
+    ``enable_prefix_caching`` (vLLM's automatic prefix caching, :class:`~genz.serving.prefix_cache.
+    BlockPrefixCache`): full KV blocks are identified by their tokens and all before them (the
+    request's segments: ``Request.prefix`` / ``prefix_id``, its own text, its output); an admitted
+    prompt starts after its longest run of cached leading blocks, shared blocks are held once, and
+    cached blocks nobody runs on count as free until evicted least recently freed first.
+    ``preemption_mode``: what a preempted decoding sequence does (:mod:`genz.serving.preemption`).
     """
 
     max_num_seqs: int = field(default=256, metadata={"help": "most sequences running at once"})
@@ -86,7 +105,7 @@ class ContinuousBatching:
     block_size: int = field(default=16, metadata={"help": "KV-cache block, tokens"})
     gpu_memory_utilization: float = field(default=0.9, metadata={"help": "fraction of device memory the engine uses"})
     watermark: float = field(default=0.01, metadata={"help": "fraction of KV blocks kept free when admitting"})
-    prefix_caching: bool = field(default=False, metadata={
+    enable_prefix_caching: bool = field(default=False, metadata={
         "help": "reuse cached KV blocks of shared prompt prefixes (vLLM automatic prefix caching)"})
     preemption_mode: str = field(default="recompute", metadata={
         "help": "what a preempted decoding sequence does: recompute | swap (KV to host memory and back)"})
@@ -101,6 +120,7 @@ class ContinuousBatching:
     def validate(self, prefix: str = "scheduler.") -> None:
         """Raise ``ValueError`` naming the first bad knob (``prefix`` + name)."""
         _flag(prefix, "chunked_prefill", self.chunked_prefill)
+        _flag(prefix, "enable_prefix_caching", self.enable_prefix_caching)
         _int_at_least(prefix, "max_num_seqs", self.max_num_seqs, 1)
         _int_at_least(prefix, "max_num_batched_tokens", self.max_num_batched_tokens, 1)
         _int_at_least(prefix, "block_size", self.block_size, 1)
@@ -110,7 +130,6 @@ class ContinuousBatching:
         _fraction(prefix, "gpu_memory_utilization", self.gpu_memory_utilization)
         ok = isinstance(self.watermark, int | float) and 0 <= self.watermark < 1
         _need(ok, f"{prefix}watermark: must be in [0, 1), got {self.watermark!r}")
-        _flag(prefix, "prefix_caching", self.prefix_caching)
         check_preemption(prefix, self.preemption_mode, self.swap_link)
 
 
@@ -166,6 +185,8 @@ class Disaggregation:
     def validate(self, prefix: str = "disaggregation.") -> None:
         """Raise ``ValueError`` naming the first bad field (``prefix`` + name)."""
         _int_at_least(prefix, "prefill_replicas", self.prefill_replicas, 1)
+        _need(self.prefill_replicas <= MAX_REPLICAS,
+              f"{prefix}prefill_replicas: at most {MAX_REPLICAS} replicas, got {self.prefill_replicas}")
         _need(self.prefill_router in ROUTERS,
               f"{prefix}prefill_router must be one of {', '.join(ROUTERS)}, got {self.prefill_router!r}")
         if self.prefill_scheduler is not None:
@@ -236,8 +257,8 @@ class MemoConfig:
 
 
 def _caches(cfg) -> bool:
-    """Whether a policy config keeps a prefix cache (``prefix_caching`` or ``radix_cache`` on)."""
-    return bool(getattr(cfg, "prefix_caching", False) or getattr(cfg, "radix_cache", False))
+    """Whether a policy config keeps a prefix cache (``enable_prefix_caching`` or ``radix_cache`` on)."""
+    return bool(getattr(cfg, "enable_prefix_caching", False) or getattr(cfg, "radix_cache", False))
 
 
 def _check_cost(name: str, cost) -> None:
@@ -247,7 +268,7 @@ def _check_cost(name: str, cost) -> None:
         _need(isinstance(v, int | float) and math.isfinite(v), f"{name}.{attr} must be a finite number, got {v!r}")
     _need(cost.kv_bytes_per_token > 0, f"{name}.kv_bytes_per_token must be > 0, got {cost.kv_bytes_per_token!r}")
     p = getattr(cost, "price_per_hour_usd", None)
-    _need(isinstance(p, int | float) and (math.isnan(p) or math.isfinite(p) and p >= 0),
+    _need(isinstance(p, int | float) and (math.isnan(p) or (math.isfinite(p) and p >= 0)),
           f"{name}.price_per_hour_usd must be a number >= 0 (NaN: price unknown), got {p!r}")
 
 
@@ -261,9 +282,9 @@ class Scenario:
     utilization / queue windows (default: the arrival span / 200).
 
     Clients: open loop by default (each request is sent at its ``arrival_s``). With ``concurrency``
-    N, a closed loop as ``benchmark_serving --max-concurrency``, genai-perf and NIM benchmarks run
-    it: N users each send a request, wait for its last token, think ``think_time_s`` seconds and
-    send the next (requests are taken in trace order; their ``arrival_s`` is ignored, and a
+    N, a closed loop as benchmark tools run it (vLLM's ``benchmark_serving --max-concurrency``,
+    genai-perf): N users each send a request, wait for its last token, think ``think_time_s`` seconds
+    and send the next (requests are taken in trace order; their ``arrival_s`` is ignored, and a
     request's arrival becomes the moment it is sent). A request that ``follows`` another (the next
     turn of a conversation) is sent ``think_time_s`` after that one finishes, by the same user.
     """
@@ -292,6 +313,7 @@ class Scenario:
                                   f"got {type(self.scheduler).__name__}")
         self.scheduler.validate("scheduler.")
         _int_at_least("", "replicas", self.replicas, 1)
+        _need(self.replicas <= MAX_REPLICAS, f"replicas: at most {MAX_REPLICAS} replicas, got {self.replicas}")
         _need(self.router in ROUTERS, f"router must be one of {', '.join(ROUTERS)}, got {self.router!r}")
         _need((self.trace is None) != (self.workload is None), "give exactly one of trace or workload")
         if self.trace is not None:
@@ -312,14 +334,16 @@ class Scenario:
         if self.window_s is not None:
             _need(self.window_s > 0, f"window_s must be > 0 or None, got {self.window_s!r}")
         if self.concurrency is not None:
-            _int_at_least("workload.", "concurrency", self.concurrency, 1)
+            _int_at_least("", "concurrency", self.concurrency, 1)
+            _need(self.concurrency <= MAX_CONCURRENCY,
+                  f"concurrency: at most {MAX_CONCURRENCY:,} clients, got {self.concurrency:,}")
         t = self.think_time_s
-        _need(isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and t >= 0,
-              f"workload.think_time_s: must be a finite number >= 0, got {t!r}")
+        _need(isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and 0 <= t <= MAX_ARRIVAL_S,
+              f"think_time_s: must be a finite number of seconds >= 0, got {t!r}")
         if self.disaggregation is not None:
             _need(not _caches(self.scheduler) and not _caches(self.disaggregation.prefill_scheduler),
-                  "scheduler.prefix_caching: prefix caching is not modelled with disaggregation (turn it off, "
-                  "or serve colocated)")
+                  "scheduler.enable_prefix_caching: prefix caching is not modelled with disaggregation (turn it "
+                  "off, or serve colocated)")
 
     def requests(self) -> list[Request]:
         """The trace, sorted by arrival (generated from ``workload`` and ``seed`` if needed)."""

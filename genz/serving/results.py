@@ -20,9 +20,9 @@ Definitions (seconds unless stated):
   between consecutive output tokens of all requests: each decode iteration contributes its duration
   once per token it produced. Left out (unlike those tools): the gap spanning a preemption, and a
   disaggregated request's gap between its first token and its first decode step (the KV transfer).
-* ``prefix_hit_rate``: prompt tokens a prefix cache supplied / prompt tokens looked up, over all
-  admissions (NaN without a cache); ``cached_prompt_tokens`` the tokens it supplied. Conservation:
-  ``prefill_tokens + cached_prompt_tokens`` = the prompt tokens of all admissions.
+* ``prefix_hit_tokens``: prompt tokens a prefix cache supplied to the completed requests (over all
+  their admissions); ``prefix_hit_rate`` = those / the completed requests' prompt tokens (0 without
+  a cache). Without preemption, ``prefill_tokens + prefix_hit_tokens`` = the prompt tokens.
 """
 
 from __future__ import annotations
@@ -91,12 +91,12 @@ class Summary:
     queueing_s: Percentiles = field(default_factory=lambda: Percentiles.of([]))
     output_tokens: int = 0
     prefill_tokens: int = 0
+    prefix_hit_tokens: int = 0
+    prefix_hit_rate: float = 0.0
     preemptions: int = 0
     recomputed_tokens: int = 0
     mean_in_system: float = math.nan
     peak_in_system: int = 0
-    cached_prompt_tokens: int = 0
-    prefix_hit_rate: float = math.nan
     mean_utilization: float = math.nan
     energy_j: float = 0.0
     energy_per_output_token_j: float = math.nan
@@ -133,7 +133,8 @@ class ServingResult:
 
 REQUEST_COLUMNS = ["id", "arrival_s", "prompt_tokens", "output_tokens", "status", "reason", "replica",
                    "prefill_replica", "first_scheduled_s", "first_token_s", "finish_s", "ttft_s", "tpot_s",
-                   "e2e_s", "queueing_s", "kv_transfer_s", "preemptions", "recomputed_tokens", "meets_slo"]
+                   "e2e_s", "queueing_s", "kv_transfer_s", "preemptions", "recomputed_tokens", "meets_slo",
+                   "prefix_hit_tokens"]
 
 
 def request_frame(seqs, slo) -> pd.DataFrame:
@@ -153,6 +154,7 @@ def request_frame(seqs, slo) -> pd.DataFrame:
         "kv_transfer_s": [s.transfer_s for s in seqs],
         "preemptions": [s.preemptions for s in seqs],
         "recomputed_tokens": [max(0, s.prefill_tokens - s.prompt) if s.prefill_tokens else 0 for s in seqs],
+        "prefix_hit_tokens": [s.cached for s in seqs],
     }, columns=[c for c in REQUEST_COLUMNS if c not in ("ttft_s", "tpot_s", "e2e_s", "queueing_s", "meets_slo")])
     f["ttft_s"] = f["first_token_s"] - f["arrival_s"]
     f["e2e_s"] = f["finish_s"] - f["arrival_s"]
@@ -171,8 +173,7 @@ def request_frame(seqs, slo) -> pd.DataFrame:
 def summarize(frame: pd.DataFrame, *, duration_s: float, output_tokens: int, prefill_tokens: int,
               preemptions: int, energy_j: float, cost_usd: float, mean_in_system: float,
               mean_utilization: float, saturated: bool, saturation_reason: str, has_slo: bool,
-              itl: dict[float, int] | None = None, peak_in_system: int = 0, cached_prompt_tokens: int = 0,
-              prefix_hit_rate: float = math.nan) -> Summary:
+              itl: dict[float, int] | None = None, peak_in_system: int = 0) -> Summary:
     done = frame[frame["status"] == "completed"]
     n_done = len(done)
     dur = duration_s if duration_s > 0 else math.nan
@@ -195,12 +196,12 @@ def summarize(frame: pd.DataFrame, *, duration_s: float, output_tokens: int, pre
         queueing_s=Percentiles.of(done["queueing_s"]),
         output_tokens=output_tokens,
         prefill_tokens=prefill_tokens,
+        prefix_hit_tokens=int(done["prefix_hit_tokens"].sum()),
+        prefix_hit_rate=float(done["prefix_hit_tokens"].sum() / done["prompt_tokens"].sum()) if n_done else 0.0,
         preemptions=preemptions,
         recomputed_tokens=int(frame["recomputed_tokens"].sum()),
         mean_in_system=mean_in_system,
         peak_in_system=peak_in_system,
-        cached_prompt_tokens=cached_prompt_tokens,
-        prefix_hit_rate=prefix_hit_rate,
         mean_utilization=mean_utilization,
         energy_j=energy_j,
         energy_per_output_token_j=energy_j / output_tokens if output_tokens else math.nan,

@@ -46,13 +46,13 @@ Schema (YAML; TOML uses the same keys as tables)::
       prompt: 2048                   # int, "lognormal:MEAN:SIGMA", "uniform:LOW:HIGH",
       output: 128                    #   "empirical:FILE[:COLUMN]" or {dist: lognormal, mean: .., sigma: ..}
       length_sigma: 0.0              # log-normal spread around the use case's lengths
-      system_prompt_tokens: 2000     # a shared system prompt opening the prompts (added to their length)
-      system_prompt_fraction: 1.0    #   of this share of the requests (conversations)
-      system_prompts: 1              #   drawn uniformly from this many distinct ones
-      turns: 1                       # conversations of N turns, each resending the history (rate: conversations/s)
       trace: trace.csv               # instead of generating (relative to the file); requests = first N
-      concurrency: 32                # closed loop: N users, each sends its next request when the last is done
-      think_time_s: 0.0              #   after this pause (also between a conversation's turns)
+      shared_prefix_tokens: 0        # a system prompt of this many tokens prepended to a share of the
+      shared_prefix_fraction: 1.0    #   prompts (the prefix a prefix cache reuses: scheduler knob
+      prefix_groups: 1               #   enable_prefix_caching); groups: distinct system prompts
+      turns: 1                       # conversations of N turns, each resending its history (rate: conversations/s)
+      concurrency: null              # N closed-loop clients (benchmark tools' --max-concurrency): arrival
+      think_time_s: 0                #   times are ignored, each client sends its next request after the last
     slo: {ttft_s: 0.5, tpot_s: 0.05} # default: the use case's; one alone leaves the other unbounded
     disaggregation:                  # Splitwise: a prefill pool ships KV caches to the replicas above
       prefill_replicas: 1
@@ -78,15 +78,13 @@ import tomllib
 from pathlib import Path
 
 from genz.serving.build import build_scenario, fit_problem
-from genz.serving.config import Scenario
+from genz.serving.config import MAX_REQUESTS, MIN_RATE_PER_S, Scenario
 from genz.serving.registry import ROUTERS, SCHEDULERS, scheduler_config, scheduler_knobs
 
 __all__ = ["DEFAULTS", "build_scenario", "fit_problem", "load_file", "load_scenario", "merge", "resolve"]
 
 _ENGINE_KEYS = ("model", "hardware", "precision", "tp", "pp", "ep", "runtime", "cuda_graphs")
-_GENERATED = ("rate_per_s", "arrival", "cv", "prompt", "output", "length_sigma", "system_prompt_tokens",
-              "system_prompt_fraction", "system_prompts", "turns")
-_CLIENTS = ("concurrency", "think_time_s")
+_GENERATED = ("rate_per_s", "arrival", "cv", "prompt", "output", "length_sigma", "turns")
 ARRIVALS = ("poisson", "gamma", "fixed")
 
 DEFAULTS: dict = {
@@ -101,10 +99,9 @@ DEFAULTS: dict = {
     "router": "round_robin",
     "seed": 0,
     "scheduler": {"kind": "continuous"},  # each policy's knob defaults live in its config dataclass
-    "workload": {"use_case": None, "rate_per_s": 4.0, "requests": 1000, "arrival": "poisson", "cv": 1.0,
-                 "prompt": None, "output": None, "length_sigma": 0.0, "trace": None, "concurrency": None,
-                 "think_time_s": 0.0, "system_prompt_tokens": None, "system_prompt_fraction": 1.0,
-                 "system_prompts": 1, "turns": 1},
+    "workload": {"use_case": None, "concurrency": None, "think_time_s": 0.0,
+                 "rate_per_s": 4.0, "requests": 1000, "arrival": "poisson", "cv": 1.0,
+                 "prompt": None, "output": None, "length_sigma": 0.0, "trace": None},
     "slo": None,
     "disaggregation": None,
     "memo": {"prefill_bucket": 2, "context_bucket": 256},
@@ -120,7 +117,8 @@ bucket is 2 tokens, not MemoConfig's 16: measured on llama-3-8b / H100 (benchmar
 
 _DISAGG_KEYS = ("prefill_replicas", "link", "link_count", "overlap", "router", "scheduler") + _ENGINE_KEYS
 _TOP_KEYS = tuple(DEFAULTS)
-_SECTIONS = {"workload": ("use_case", "requests", "trace") + _GENERATED + _CLIENTS,
+_PREFIX = ("shared_prefix_tokens", "shared_prefix_fraction", "prefix_groups")
+_SECTIONS = {"workload": ("use_case", "requests", "trace", "concurrency", "think_time_s") + _PREFIX + _GENERATED,
              "slo": ("ttft_s", "tpot_s"),
              "disaggregation": _DISAGG_KEYS,
              "memo": tuple(DEFAULTS["memo"]),
@@ -136,12 +134,9 @@ def load_file(path: str | Path) -> dict:
     suffix = p.suffix.lower()
     text = p.read_text()
     if suffix in (".yaml", ".yml"):
-        import yaml
+        from workloads.yamlfile import load_yaml
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"scenario: {p} is not valid YAML: {exc}") from None
+        data = load_yaml(text, f"scenario: {p}")
     elif suffix == ".toml":
         try:
             data = tomllib.loads(text)
@@ -189,11 +184,15 @@ def _check_keys(where: str, data, allowed) -> None:
                          f"{place}; allowed: {', '.join(allowed)}")
 
 
+_INT_MAX = 2**53  # beyond, a YAML number is no longer an exact integer (and numpy would overflow)
+
+
 def _int(field: str, v, lo: int = 1) -> int:
-    if isinstance(v, float) and v.is_integer():
+    if isinstance(v, float) and v.is_integer() and abs(v) <= _INT_MAX:
         v = int(v)
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        _fail(field, f"must be an integer >= {lo}, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or v > _INT_MAX:
+        _fail(field, f"must be an integer >= {lo}" + (f" and <= 2**53, got {v!r}" if isinstance(v, int) and
+                                                       not isinstance(v, bool) and v > _INT_MAX else f", got {v!r}"))
     return v
 
 
@@ -340,6 +339,19 @@ def _workload(raw: dict, base_dir: Path | None) -> dict:
     _check_keys("workload", raw, _SECTIONS["workload"])
     d = DEFAULTS["workload"]
     out: dict = {"use_case": None}
+    out["concurrency"] = None if raw.get("concurrency") is None else _int("workload.concurrency", raw["concurrency"])
+    out["think_time_s"] = _num("workload.think_time_s", raw.get("think_time_s", 0.0), 0.0, lo_open=False)
+    if raw.get("think_time_s") and out["concurrency"] is None and not raw.get("turns", 1) > 1:
+        _fail("workload.think_time_s", "only applies to closed-loop clients (workload.concurrency) and to "
+                                       "conversations (workload.turns > 1)")
+    out["shared_prefix_tokens"] = (0 if raw.get("shared_prefix_tokens") is None
+                                   else _int("workload.shared_prefix_tokens", raw["shared_prefix_tokens"]))
+    out["shared_prefix_fraction"] = _num("workload.shared_prefix_fraction", raw.get("shared_prefix_fraction", 1.0),
+                                         0.0, lo_open=False, hi=1.0)
+    out["prefix_groups"] = _int("workload.prefix_groups", raw.get("prefix_groups", 1))
+    given = [k for k in _PREFIX[1:] if raw.get(k) is not None]
+    if given and not out["shared_prefix_tokens"]:
+        _fail(f"workload.{given[0]}", "only applies with workload.shared_prefix_tokens (the shared prompt's length)")
     uc = None
     if raw.get("use_case") is not None:
         uc = get_use_case(_str("workload.use_case", raw["use_case"]))
@@ -351,31 +363,17 @@ def _workload(raw: dict, base_dir: Path | None) -> dict:
                   "arrival, prompt, output...), not both")
         out["trace"] = _path("workload.trace", raw["trace"], base_dir)
         out["requests"] = None if raw.get("requests") is None else _int("workload.requests", raw["requests"])
-        out.update(_clients(raw))
         return out
     out["requests"] = _int("workload.requests", raw.get("requests", d["requests"]))
-    out.update(_clients(raw))
-    if out["concurrency"] is not None:
-        given = [k for k in ("rate_per_s", "arrival", "cv") if raw.get(k) is not None]
-        if given:
-            _fail(f"workload.{given[0]}", "a closed loop (workload.concurrency) sends each user's next request when "
-                  "the previous one is done; give no arrival rate or process with it")
-        out.update(rate_per_s=None, arrival="closed", cv=None)
-    else:
-        out["rate_per_s"] = _num("workload.rate_per_s", raw.get("rate_per_s", d["rate_per_s"]))
-        out["arrival"] = _choice("workload.arrival", raw.get("arrival", d["arrival"]), ARRIVALS)
-        out["cv"] = _num("workload.cv", raw.get("cv", d["cv"]))
-        if out["arrival"] != "gamma" and raw.get("cv") is not None and out["cv"] != 1.0:
-            _fail("workload.cv", f"only applies to arrival: gamma (arrival is {out['arrival']})")
-    sp = raw.get("system_prompt_tokens")
-    out["system_prompt_tokens"] = None if sp is None else _int("workload.system_prompt_tokens", sp)
-    out["system_prompt_fraction"] = _num("workload.system_prompt_fraction",
-                                         raw.get("system_prompt_fraction", d["system_prompt_fraction"]), 0.0,
-                                         lo_open=False, hi=1.0)
-    out["system_prompts"] = _int("workload.system_prompts", raw.get("system_prompts", d["system_prompts"]))
-    out["turns"] = _int("workload.turns", raw.get("turns", d["turns"]))
+    out["rate_per_s"] = _num("workload.rate_per_s", raw.get("rate_per_s", d["rate_per_s"]), MIN_RATE_PER_S,
+                             lo_open=False)
+    out["arrival"] = _choice("workload.arrival", raw.get("arrival", d["arrival"]), ARRIVALS)
+    out["cv"] = _num("workload.cv", raw.get("cv", d["cv"]))
+    if out["arrival"] != "gamma" and raw.get("cv") is not None and out["cv"] != 1.0:
+        _fail("workload.cv", f"only applies to arrival: gamma (arrival is {out['arrival']})")
     sigma = _num("workload.length_sigma", raw.get("length_sigma", d["length_sigma"]), 0.0, lo_open=False)
     out["length_sigma"] = sigma
+    out["turns"] = _int("workload.turns", raw.get("turns", 1))
     if uc is None and (raw.get("prompt") is None or raw.get("output") is None):
         uc = get_use_case("chatbot")  # the default lengths; its SLO only when no length was given
         if raw.get("prompt") is None and raw.get("output") is None:
@@ -388,16 +386,6 @@ def _workload(raw: dict, base_dir: Path | None) -> dict:
         else:
             out[key] = {"dist": "fixed", "tokens": uc_tokens}
     return out
-
-
-def _clients(raw: dict) -> dict:
-    """The client section of a workload: ``concurrency`` (closed loop of that many users, or None for
-    open loop) and ``think_time_s`` (a user's pause between a response and its next request)."""
-    d = DEFAULTS["workload"]
-    c = raw.get("concurrency")
-    return {"concurrency": None if c is None else _int("workload.concurrency", c),
-            "think_time_s": _num("workload.think_time_s", raw.get("think_time_s", d["think_time_s"]), 0.0,
-                                 lo_open=False)}
 
 
 def _link(raw) -> dict:
@@ -425,7 +413,7 @@ def _scale_out_link(hardware: str) -> str:
     return link.name
 
 
-def resolve(raw: dict, base_dir: str | Path | None = None) -> dict:
+def resolve(raw: dict, base_dir: str | Path | None = None, max_requests: int = MAX_REQUESTS) -> dict:
     """Check a scenario mapping and fill in the defaults; returns the complete, normalized mapping
     (the ``inputs`` of ``genz simulate --json``). Paths are resolved against ``base_dir``."""
     base = Path(base_dir) if base_dir is not None else None
@@ -437,6 +425,10 @@ def resolve(raw: dict, base_dir: str | Path | None = None) -> dict:
     out["seed"] = _int("seed", raw.get("seed", DEFAULTS["seed"]), 0)
     out["scheduler"] = _scheduler("scheduler.", raw.get("scheduler") or {}, DEFAULTS["scheduler"])
     out["workload"] = _workload(raw.get("workload") or {}, base)
+    n = out["workload"].get("requests")
+    if n is not None and n > max_requests:
+        _fail("workload.requests", f"{n:,} requests is above the limit of {max_requests:,} per run (a run of "
+              "100,000 takes seconds to a minute); raise it with --max-requests if you mean it")
     slo = raw.get("slo")
     if slo is not None:
         _check_keys("slo", slo, _SECTIONS["slo"])

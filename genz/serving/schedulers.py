@@ -122,7 +122,7 @@ class ContinuousScheduler(_Base):
     alone, so a long preempted sequence is never stuck. In a prefill-only replica (disaggregated) a
     sequence leaves when its prompt is done and keeps its blocks until its KV is on the wire.
 
-    With a prefix cache (``prefix_caching``, :mod:`genz.serving.prefix_cache`) an admitted prompt
+    With a prefix cache (``enable_prefix_caching``, :mod:`genz.serving.prefix_cache`) an admitted prompt
     starts after its cached prefix, and the free blocks include cached blocks nobody holds (evicted
     when a block is needed). Subclasses change admission through ``mixed`` (prompts share iterations
     with decodes), ``split_prompts`` (prompts may be chunked), ``reserving`` with ``_reserve`` /
@@ -144,7 +144,7 @@ class ContinuousScheduler(_Base):
         self.watermark = int(getattr(cfg, "watermark", 0.0) * num_blocks)
         self.prefill_only = prefill_only
         self.preemption = preemption_mode(getattr(cfg, "preemption_mode", "recompute"))
-        self.cache = BlockPrefixCache(cfg.block_size) if getattr(cfg, "prefix_caching", False) else None
+        self.cache = BlockPrefixCache(cfg.block_size) if getattr(cfg, "enable_prefix_caching", False) else None
         self.reserving = False
         self.budget_knob = "max_num_batched_tokens"
         self.running: dict[Seq, None] = {}     # admission order; popitem() gives the newest

@@ -13,7 +13,7 @@ import math
 import pandas as pd
 import simpy
 
-from genz.serving.config import ProgressCallback, Scenario
+from genz.serving.config import MAX_ARRIVAL_S, MAX_REQUESTS, MAX_WINDOWS, ProgressCallback, Scenario
 from genz.serving.cost import MemoizedStepCost
 from genz.serving.entities import Seq
 from genz.serving.replica import Replica, make_router
@@ -369,12 +369,11 @@ class _Run:
         frame = request_frame(self.seqs, sc.slo)
         end = self.end_time if self.end_time is not None else self.env.now
         duration = max(0.0, end - self.first_arrival)
-        out_tokens = prefill_tokens = preemptions = cached = queried = 0
+        out_tokens = prefill_tokens = preemptions = 0
         energy = cost = 0.0
         util_rows = []
         busy_total = 0.0
         itl: dict[float, int] = {}
-        caching = False
         for pool in self.pools:
             idle_w = float(getattr(pool.cost, "idle_power_w", 0.0) or 0.0)
             for rep in pool.replicas:
@@ -382,9 +381,6 @@ class _Run:
                 out_tokens += s.tokens_out  # first tokens of disaggregated requests come from the prefill pool
                 prefill_tokens += s.prefill_tokens
                 preemptions += s.preemptions
-                cached += s.cached_tokens
-                queried += s.queried_tokens
-                caching = caching or s.cache is not None
                 for dt, n in rep.itl.items():
                     itl[dt] = itl.get(dt, 0) + n
                 energy += rep.energy_j + idle_w * max(0.0, duration - rep.busy_s)
@@ -404,9 +400,7 @@ class _Run:
                             mean_in_system=mean_in_system,
                             mean_utilization=busy_total / (n_rep * duration) if duration > 0 else math.nan,
                             saturated=self.saturated, saturation_reason=self.saturation_reason,
-                            has_slo=sc.slo is not None, itl=itl, peak_in_system=self.peak_in_system,
-                            cached_prompt_tokens=cached,
-                            prefix_hit_rate=(cached / queried if queried else 0.0) if caching else math.nan)
+                            has_slo=sc.slo is not None, itl=itl, peak_in_system=self.peak_in_system)
         memo = {p.name: p.memo.stats() for p in self.pools}
         return ServingResult(summary, frame, util, queue, memo, sc.name)
 
@@ -448,31 +442,69 @@ def _check_feasible(sc: Scenario, reqs) -> str:
     return ""
 
 
+def _lone_latency(sc: Scenario, reqs) -> float:
+    """End-to-end latency of an average request alone (s)."""
+    memo = MemoizedStepCost(sc.cost, 64, 4096)
+    p = max(1, round(sum(q.prompt_tokens for q in reqs) / len(reqs)))
+    o = max(1, round(sum(q.output_tokens for q in reqs) / len(reqs)))
+    return unloaded_ttft(memo, sc.scheduler, p) + (o - 1) * unloaded_tpot(memo, p + o // 2)
+
+
+def _expected_span(sc: Scenario, reqs) -> float:
+    """Rough length of the run (s): the arrival span (open loop) or the requests one client would run
+    back to back, over the clients (closed loop), and at least one lone request."""
+    if not reqs:
+        return 0.0
+    lone = _lone_latency(sc, reqs)
+    if sc.concurrency is not None:
+        return max(lone, -(-len(reqs) // sc.concurrency) * (lone + sc.think_time_s))
+    return max(reqs[-1].arrival_s - reqs[0].arrival_s, lone)
+
+
 def _default_window(sc: Scenario, reqs) -> float:
     if sc.window_s is not None:
         return float(sc.window_s)
-    span = reqs[-1].arrival_s - reqs[0].arrival_s if reqs else 0.0
-    if reqs:
-        memo = MemoizedStepCost(sc.cost, 64, 4096)
-        p = max(1, round(sum(q.prompt_tokens for q in reqs) / len(reqs)))
-        o = max(1, round(sum(q.output_tokens for q in reqs) / len(reqs)))
-        lone = unloaded_ttft(memo, sc.scheduler, p) + (o - 1) * unloaded_tpot(memo, p + o // 2)
-        span = max(span, lone)
-        if sc.concurrency is not None:  # each user sends its requests one after another
-            span = max(span, -(-len(reqs) // sc.concurrency) * (lone + sc.think_time_s))
+    span = _expected_span(sc, reqs)
     return span / 200 if span > 0 else 1.0
 
 
-def simulate(scenario: Scenario, progress: ProgressCallback | None = None) -> ServingResult:
+def _check_size(sc: Scenario, max_requests: int) -> None:
+    """Refuse, before generating anything, a run too large to finish (see the limits in
+    :mod:`genz.serving.config`)."""
+    n = len(sc.trace) if sc.trace is not None else sc.workload.num_requests
+    if n > max_requests:
+        where = "trace" if sc.trace is not None else "workload.num_requests"
+        raise ValueError(f"{where}: {n:,} requests is above the limit of {max_requests:,} per run; pass "
+                         "max_requests (genz simulate --max-requests) to raise it")
+
+
+def _check_clock(sc: Scenario, reqs) -> None:
+    if reqs and reqs[-1].arrival_s > MAX_ARRIVAL_S:
+        raise ValueError(f"trace: an arrival at {reqs[-1].arrival_s:.3g} s is beyond {MAX_ARRIVAL_S:g} s (~32 years), "
+                         "where the simulated clock could no longer resolve a step; is the rate (or the time unit) "
+                         "right?")
+    if sc.window_s is not None and reqs:
+        est = _expected_span(sc, reqs)
+        if est / sc.window_s > MAX_WINDOWS:
+            raise ValueError(f"window_s: {sc.window_s:g} s would cut a run of about {est:.3g} s into more than "
+                             f"{MAX_WINDOWS:,} windows; give window_s >= {est / MAX_WINDOWS:.3g} or leave it out")
+
+
+def simulate(scenario: Scenario, progress: ProgressCallback | None = None,
+             max_requests: int = MAX_REQUESTS) -> ServingResult:
     """Run a serving scenario; see :class:`~genz.serving.config.Scenario` and
     :class:`~genz.serving.results.ServingResult`.
 
     Raises ``ValueError`` naming the field for a malformed scenario. An impossible one (the model
     does not fit, or an SLO below a lone request's latency) returns a result with ``feasible=False``
-    and the reason, without simulating. ``progress(done, total)`` is called once per window.
+    and the reason, without simulating. ``progress(done, total)`` is called once per window. Runs above
+    ``max_requests`` requests, a ``window_s`` cutting the run into more than a million windows, or
+    arrivals beyond 1e9 s are refused with a ``ValueError`` before any work.
     """
     scenario.validate()
+    _check_size(scenario, max_requests)
     reqs = scenario.requests()
+    _check_clock(scenario, reqs)
     reason = _check_feasible(scenario, reqs)
     if reason:
         return _infeasible(scenario, reqs, reason)

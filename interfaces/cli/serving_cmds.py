@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from genz.serving.config import MAX_REQUESTS
 from genz.serving.registry import ROUTERS, SCHEDULERS, all_knobs
 from interfaces.cli.common import BadInput, check_writable, echo_json, progress_bar
 
@@ -31,10 +32,68 @@ def scheduler_options(f):
     return f
 
 
+def _positive_or_zero(name: str):
+    def cb(ctx, param, value):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise BadInput(f"--{name}: must be a finite number >= 0, got {value}")
+        return value
+    return cb
+
+
+def _concurrencies(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    out = []
+    for part in text.split(","):
+        try:
+            v = int(part.strip())
+        except ValueError:
+            raise BadInput(f"--concurrency: must be a positive integer or a comma-separated list of them, "
+                           f"got {text!r}") from None
+        if v < 1:
+            raise BadInput(f"--concurrency: must be >= 1, got {v}")
+        out.append(v)
+    return out
+
+
+def _curve(spec: dict, levels: list[int], max_requests: int, as_json: bool) -> None:
+    """One closed-loop run per concurrency level: the curve benchmark tools draw."""
+    import copy
+
+    from genz.serving import simulate as run_simulation
+    from genz.serving.build import build_scenario
+
+    rows = []
+    for c in levels:
+        s = copy.deepcopy(spec)
+        s["workload"]["concurrency"] = c
+        summ = run_simulation(build_scenario(s), max_requests=max_requests).summary
+        rows.append({"concurrency": c, "output_tokens_per_s": summ.output_tokens_per_s,
+                     "throughput_rps": summ.throughput_rps, "ttft_p50_s": summ.ttft_s.p50,
+                     "ttft_p99_s": summ.ttft_s.p99, "tpot_p50_s": summ.tpot_s.p50, "tpot_p99_s": summ.tpot_s.p99,
+                     "itl_p50_s": summ.itl_s.p50, "itl_p99_s": summ.itl_s.p99, "e2e_p50_s": summ.e2e_s.p50,
+                     "peak_in_system": summ.peak_in_system, "completed": summ.completed, "dropped": summ.dropped})
+    if as_json:
+        echo_json({"curve": rows, "inputs": spec})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"closed-loop curve: {_describe(spec)}")
+    for col in ("users", "output tok/s", "req/s", "TTFT p50", "TTFT p99", "ITL p50", "ITL p99", "TPOT p50",
+                "TPOT p99"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        t.add_row(str(r["concurrency"]), f"{r['output_tokens_per_s']:,.0f}", f"{r['throughput_rps']:.2f}",
+                  _fmt_s(r["ttft_p50_s"]), _fmt_s(r["ttft_p99_s"]), _fmt_s(r["itl_p50_s"]), _fmt_s(r["itl_p99_s"]),
+                  _fmt_s(r["tpot_p50_s"]), _fmt_s(r["tpot_p99_s"]))
+    Console().print(t)
+
+
 def _at_least(name: str, lo: float, integer: bool = True):
     def cb(ctx, param, value):
-        if value is not None and not (value >= lo and math.isfinite(value)):
-            raise BadInput(f"--{name}: must be {'an integer' if integer else 'a number'} >= {lo:g}, got {value}")
+        if value is not None and value < lo:
+            raise BadInput(f"--{name}: must be an integer >= {lo:g}, got {value}")
         return value
     return cb
 
@@ -56,16 +115,16 @@ _FLAG_PATHS = {
     "use_case": ("workload", "use_case"), "rate": ("workload", "rate_per_s"), "requests": ("workload", "requests"),
     "prompt": ("workload", "prompt"), "output": ("workload", "output"), "arrival": ("workload", "arrival"),
     "cv": ("workload", "cv"), "trace": ("workload", "trace"), "think_time": ("workload", "think_time_s"),
-    "system_prompt": ("workload", "system_prompt_tokens"),
-    "system_prompt_fraction": ("workload", "system_prompt_fraction"), "turns": ("workload", "turns"),
+    "concurrency": ("workload", "concurrency"), "shared_prefix": ("workload", "shared_prefix_tokens"),
+    "prefix_fraction": ("workload", "shared_prefix_fraction"), "prefix_groups": ("workload", "prefix_groups"),
+    "turns": ("workload", "turns"),
     "slo_ttft": ("slo", "ttft_s"), "slo_tpot": ("slo", "tpot_s"),
     "prefill_hardware": ("disaggregation", "hardware"), "prefill_replicas": ("disaggregation", "prefill_replicas"),
     "prefill_tp": ("disaggregation", "tp"), "link": ("disaggregation", "link"),
     "link_count": ("disaggregation", "link_count"),
 }
 _FLAG_PATHS.update({k: ("scheduler", k) for k in all_knobs()})  # one flag per registered policy knob
-_GENERATED_FLAGS = ("use_case", "rate", "prompt", "output", "arrival", "cv", "system_prompt",
-                    "system_prompt_fraction", "turns")
+_GENERATED_FLAGS = ("use_case", "rate", "prompt", "output", "arrival", "cv", "turns")
 
 
 def overrides_from_flags(flags: dict, file_raw: dict) -> dict:
@@ -97,33 +156,7 @@ def overrides_from_flags(flags: dict, file_raw: dict) -> dict:
                 w[k] = None  # the command line's trace replaces the file's generated workload
     elif any(flags.get(f) is not None for f in _GENERATED_FLAGS) and file_w.get("trace") is not None:
         w["trace"] = None
-    c = flags.get("concurrency")
-    if c is not None:
-        given = [f for f in ("rate", "arrival", "cv") if flags.get(f) is not None]
-        if given:
-            raise BadInput(f"--{given[0]}: a closed loop (--concurrency) sends each user's next request when the "
-                           "previous one is done; it takes no arrival rate or process")
-        w = over.setdefault("workload", {})
-        w["concurrency"] = c
-        for k in ("rate_per_s", "arrival", "cv"):
-            if k in file_w:
-                w[k] = None  # the command line's closed loop replaces the file's arrivals
-    elif flags.get("rate") is not None and file_w.get("concurrency") is not None:
-        over.setdefault("workload", {})["concurrency"] = None  # --rate replaces a file's closed loop
     return over
-
-
-def _concurrency_list(text: str | None) -> list[int] | None:
-    """``--concurrency 1,8,32`` as integers >= 1."""
-    if text is None:
-        return None
-    try:
-        out = [int(x) for x in str(text).split(",") if x.strip()]
-    except ValueError:
-        out = []
-    if not out or min(out) < 1:
-        raise BadInput(f"--concurrency: must be integers >= 1 separated by commas (e.g. 1,8,32,128), got {text!r}")
-    return out
 
 
 def _fmt_s(x: float) -> str:
@@ -169,9 +202,9 @@ def _workload_text(spec: dict) -> str:
     else:
         load = f"{w['arrival']} arrivals at {w['rate_per_s']:g}/s"
     text = f"{uc}{w['requests']} requests, {load}, prompt {dist(w['prompt'])}, output {dist(w['output'])} tokens"
-    if w.get("system_prompt_tokens"):
-        text += (f", system prompt of {w['system_prompt_tokens']} tokens on {100 * w['system_prompt_fraction']:g} % "
-                 f"({w['system_prompts']} distinct)")
+    if w.get("shared_prefix_tokens"):
+        text += (f", a {w['shared_prefix_tokens']}-token shared prefix on {100 * w['shared_prefix_fraction']:g} % "
+                 f"({w['prefix_groups']} distinct)")
     if w.get("turns", 1) > 1:
         text += f", {w['turns']}-turn conversations"
     return text
@@ -218,38 +251,17 @@ def _print_table(spec: dict, s, wall: float) -> None:
         ("mean busy fraction of replicas", f"{100 * s.mean_utilization:.1f} %" if math.isfinite(s.mean_utilization)
          else "-"),
         ("energy", f"{s.energy_j / 3.6e6:.3f} kWh, {s.energy_per_output_token_j:.3f} J per output token"),
-        ("cost", _cost_text(s, spec)),
+        ("cost", "price unknown (no price_per_hour_usd in the hardware data)" if math.isnan(s.cost_usd) else
+         f"${s.cost_usd:.4f}, ${s.cost_per_million_output_tokens_usd:.3f} per million output tokens"),
         ("saturated", f"yes: {s.saturation_reason}" if s.saturated else "no"),
         ("wall time", f"{wall:.2f} s"),
     ]
-    if math.isfinite(s.prefix_hit_rate):
+    sc = spec["scheduler"]
+    if sc.get("enable_prefix_caching") or sc.get("radix_cache"):
         rows.insert(-4, ("prefix cache: hit rate (prompt tokens reused)",
-                         f"{100 * s.prefix_hit_rate:.1f} % ({s.cached_prompt_tokens:,})"))
+                         f"{100 * s.prefix_hit_rate:.1f} % ({s.prefix_hit_tokens:,})"))
     for k, v in rows:
         t.add_row(k, v)
-    Console().print(t)
-
-
-def _cost_text(s, spec: dict) -> str:
-    if not math.isfinite(s.cost_usd):
-        return (f"price unknown: no price_per_hour_usd for {spec['hardware']} in its data file "
-                "(genz tune --price NAME=USD sets one)")
-    return f"${s.cost_usd:.4f}, ${s.cost_per_million_output_tokens_usd:.3f} per million output tokens"
-
-
-def _print_curve(spec: dict, rows: list) -> None:
-    """The closed-loop curve: one row per concurrency, as benchmark tools print it."""
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title=f"{spec['name'] or 'closed-loop curve'}: {_describe(spec)}", title_justify="left")
-    for c in ("users", "req/s", "output tok/s", "TTFT p50 / p99", "ITL p50 / p99", "TPOT p50", "E2E p50",
-              "mean in system"):
-        t.add_column(c, justify="right")
-    for n, s in rows:
-        t.add_row(str(n), f"{s.throughput_rps:.3f}", f"{s.output_tokens_per_s:,.0f}",
-                  f"{_fmt_s(s.ttft_s.p50)} / {_fmt_s(s.ttft_s.p99)}", f"{_fmt_s(s.itl_s.p50)} / {_fmt_s(s.itl_s.p99)}",
-                  _fmt_s(s.tpot_s.p50), _fmt_s(s.e2e_s.p50), f"{s.mean_in_system:.1f}")
     Console().print(t)
 
 
@@ -281,15 +293,6 @@ def _print_curve(spec: dict, rows: list) -> None:
 @click.option("--arrival", type=click.Choice(["poisson", "gamma", "fixed"]), help="[poisson]")
 @click.option("--cv", type=float, callback=_positive("cv"), help="Coefficient of variation of gamma inter-arrival gaps [1].")
 @click.option("--trace", type=click.Path(dir_okay=False), help="CSV trace (arrival_s,prompt_tokens,output_tokens).")
-@click.option("--concurrency", help="Closed loop: N users, each sending its next request when its last one is done "
-                                    "(benchmark_serving --max-concurrency); a list 1,8,32,128 prints the curve.")
-@click.option("--think-time", type=float, callback=_at_least("think-time", 0, integer=False),
-              help="Seconds a user waits between a response and its next request (closed loop, conversations) [0].")
-@click.option("--system-prompt", type=int, callback=_at_least("system-prompt", 1),
-              help="Tokens of a shared system prompt opening the prompts (added to --prompt).")
-@click.option("--system-prompt-fraction", type=float, help="Share of requests with the system prompt [1].")
-@click.option("--turns", type=int, callback=_at_least("turns", 1),
-              help="Conversations of N turns, each resending its history (--rate counts conversations) [1].")
 @click.option("--slo-ttft", type=float, callback=_positive("slo-ttft"), help="Time-to-first-token objective, seconds.")
 @click.option("--slo-tpot", type=float, callback=_positive("slo-tpot"), help="Time-per-output-token objective, seconds.")
 @click.option("--seed", type=int, callback=_at_least("seed", 0), help="Seed of the generated workload [0].")
@@ -301,11 +304,26 @@ def _print_curve(spec: dict, rows: list) -> None:
 @click.option("--link", help="KV-transfer link: ib-ndr400, ib-hdr200, roce-400, ... [ib-ndr400].")
 @click.option("--link-count", type=int, callback=_at_least("link-count", 1),
               help="Parallel links per prefill replica, e.g. 8 NICs of a DGX [1].")
+@click.option("--concurrency", default=None,
+              help="Closed-loop clients, as benchmark tools run them (vLLM --max-concurrency): N users each send "
+                   "a request when their last one finished; a list (1,8,32,128) prints the curve.")
+@click.option("--think-time", type=float, default=None, callback=_positive_or_zero("think-time"),
+              help="Seconds a closed-loop client waits between an answer and its next request [0].")
+@click.option("--shared-prefix", type=int, default=None, callback=_at_least("shared-prefix", 1),
+              help="Tokens of a system prompt shared by --prefix-fraction of the requests (use with "
+                   "--enable-prefix-caching to reuse it).")
+@click.option("--prefix-fraction", type=float, default=None, help="Share of requests with the shared prefix [1].")
+@click.option("--prefix-groups", type=int, default=None, callback=_at_least("prefix-groups", 1),
+              help="Distinct shared prompts, drawn uniformly [1].")
+@click.option("--turns", type=int, callback=_at_least("turns", 1),
+              help="Conversations of N turns, each resending its history (--rate counts conversations) [1].")
+@click.option("--max-requests", type=int, default=MAX_REQUESTS, show_default=True,
+              callback=_at_least("max-requests", 1), help="Refuse runs of more requests (a guard against typos).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (SI units): summary and inputs.")
 @click.option("--out-requests", type=click.Path(dir_okay=False), help="Write the per-request frame to a CSV file.")
 @click.option("--force", is_flag=True, help="Overwrite --out-requests if it exists.")
 @click.pass_context
-def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
+def simulate(ctx, scenario_path, as_json, out_requests, force, max_requests, **flags):
     """Replay requests through replicas on a simulated clock; report latency, goodput, energy, cost.
 
     Each iteration's time and energy come from the analytical engine (as in genz predict). An
@@ -319,8 +337,6 @@ def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
       genz simulate --model llama-2-70b --hardware h100 --tp 8 --disaggregate --prefill-replicas 1 \\
                     --link ib-ndr400 --link-count 8 --use-case chatbot --rate 3
       genz simulate --trace my_trace.csv --slo-ttft 1 --slo-tpot 0.05 --out-requests per_request.csv
-      genz simulate --model llama-3-8b --hardware h100 --concurrency 1,8,32,128 --requests 500
-      genz simulate --system-prompt 2000 --prefix-caching --rate 8      # what a shared prompt is worth
     """
     from genz.serving import simulate as run_simulation
     from genz.serving.results import Summary
@@ -328,17 +344,12 @@ def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
 
     out_path = check_writable(out_requests, force, "--out-requests") if out_requests else None
     kv_dtype = flags.pop("kv_cache_dtype", None)
-    users = _concurrency_list(flags.pop("concurrency", None))
+    levels = _concurrencies(flags.pop("concurrency", None))
+    if levels is not None and len(levels) == 1:
+        flags["concurrency"] = levels[0]
     raw = load_file(scenario_path) if scenario_path else {}
-    base_dir = Path(scenario_path).parent if scenario_path else None
-    if users is not None and len(users) > 1:
-        if out_path is not None:
-            raise BadInput("--out-requests: give one --concurrency value to write its requests")
-        _curve(raw, flags, users, base_dir, as_json)
-        return
-    if users is not None:
-        flags["concurrency"] = users[0]
-    spec = resolve(merge(raw, overrides_from_flags(flags, raw)), base_dir)
+    spec = resolve(merge(raw, overrides_from_flags(flags, raw)), Path(scenario_path).parent if scenario_path else None,
+                   max_requests=max_requests)
     if kv_dtype:
         from workloads import Precision
 
@@ -347,6 +358,11 @@ def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
             spec["disaggregation"]["precision"] = Precision.parse(
                 spec["disaggregation"].get("precision") or spec["precision"]).with_kv_cache(kv_dtype).name
     problem = fit_problem(spec)
+    if levels is not None and len(levels) > 1 and not problem:
+        if out_path is not None:
+            raise BadInput("--out-requests: give one --concurrency value to write its requests")
+        _curve(spec, levels, max_requests, as_json)
+        return
     t0 = time.perf_counter()
     if problem:
         n = spec["workload"].get("requests") or 0
@@ -366,7 +382,7 @@ def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
             bar.update(task, completed=done)
 
         try:
-            result = run_simulation(sc, progress=cb)
+            result = run_simulation(sc, progress=cb, max_requests=max_requests)
         finally:
             if task is not None:
                 bar.stop()
@@ -391,28 +407,6 @@ def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
             click.echo(f"{pool}: {b['basis']}" if len(basis) > 1 else b["basis"])
         if out_path is not None:
             click.echo(f"wrote {len(frame)} requests to {out_path}")
-
-
-def _curve(raw: dict, flags: dict, users: list[int], base_dir, as_json: bool) -> None:
-    """Run the closed loop at each concurrency and print the curve (or one JSON object)."""
-    from genz.serving import simulate as run_simulation
-    from genz.serving.scenario_file import build_scenario, fit_problem, merge, resolve
-
-    rows, spec = [], None
-    for n in users:
-        spec = resolve(merge(raw, overrides_from_flags({**flags, "concurrency": n}, raw)), base_dir)
-        problem = fit_problem(spec)
-        if problem:
-            raise click.ClickException(f"infeasible scenario, not simulated: {problem}")
-        res = run_simulation(build_scenario(spec))
-        if not res.summary.feasible:
-            raise click.ClickException(f"infeasible scenario, not simulated: {res.summary.infeasible_reason}")
-        rows.append((n, res.summary))
-    if as_json:
-        echo_json({"curve": [{"concurrency": n, **dataclasses.asdict(s)} for n, s in rows], "inputs": spec,
-                   "basis": _basis(spec)})
-        return
-    _print_curve(spec, rows)
 
 
 def register(main: click.Group) -> None:

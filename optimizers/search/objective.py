@@ -11,7 +11,9 @@ measures the most the configuration can push through. SLOs constrain only runs w
 offline run queueing alone breaks any TTFT objective).
 
 With ``find_capacity`` (set by the search when an objective is ``capacity``) each evaluation finds
-the highest Poisson rate the configuration sustains within the SLO (:mod:`optimizers.search.rates`).
+the highest Poisson rate the configuration sustains within the SLO (:mod:`optimizers.search.rates`)
+with short runs, then, with ``confirm_requests``, confirms it with one long run (stepping down until
+one holds), as ``genz plan`` does; the metrics say whether and with what SLO attainment.
 
 With ``concurrency`` the clients are a closed loop of that many users (``think_time_s`` between a
 response and the next request), as benchmark tools run; the SLO then applies as with a rate.
@@ -30,6 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 from genz.parallel import devices_per_replica
 from genz.serving import SLO, MemoConfig, Scenario, simulate
 from genz.serving.build import build_scenario
+from genz.serving.config import MAX_REQUESTS
 from genz.serving.registry import scheduler_knobs
 from genz.serving.scenario_file import resolve
 from hwmodels.device import price_of
@@ -164,8 +167,12 @@ class ServingObjective:
         if isinstance(self.num_requests, bool) or not isinstance(self.num_requests, int) or self.num_requests < 1:
             raise ValueError(f"num_requests must be an integer >= 1, got {self.num_requests!r}")
         if isinstance(self.confirm_requests, bool) or not isinstance(self.confirm_requests, int) \
-                or self.confirm_requests < 0:
-            raise ValueError(f"confirm_requests must be an integer >= 0 (0: no confirming run), got {self.confirm_requests!r}")
+                or not 0 <= self.confirm_requests <= MAX_REQUESTS:
+            raise ValueError(f"confirm_requests must be an integer in [0, {MAX_REQUESTS:,}] (0: no confirming run), "
+                             f"got {self.confirm_requests!r}")
+        if self.num_requests > MAX_REQUESTS:
+            raise ValueError(f"num_requests: {self.num_requests:,} is above the limit of {MAX_REQUESTS:,} requests per "
+                             "simulated run (each trial runs at least one)")
         if self.concurrency is not None:
             if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
                 raise ValueError(f"concurrency must be an integer >= 1 or None (open loop), got {self.concurrency!r}")
@@ -265,12 +272,7 @@ class ServingObjective:
     def capacity(self, config: Mapping) -> dict:
         """The highest Poisson rate (requests/s) at which ``config`` stays feasible (see
         :func:`optimizers.search.rates.max_rate`), started from 70 % of its offline throughput and
-        capped by it (a short run starting empty would otherwise flatter an overloaded deployment).
-
-        With ``confirm_requests`` the rate found is confirmed by a run of that many requests (long
-        enough for the queue to settle) and lowered by ``capacity_rel_tol`` until one passes (at
-        most 8 times); the metrics then hold the confirming run, ``capacity_short_run_rps`` (what the
-        bisection found), ``capacity_confirmed`` and ``confirm_slo_attainment``."""
+        capped by it (a short run starting empty would otherwise flatter an overloaded deployment)."""
         t0 = time.perf_counter()
         offline = self.evaluate_at(config, None)
         gpus = offline["metrics"]["gpus"]
@@ -281,33 +283,34 @@ class ServingObjective:
         rs = max_rate(lambda r: self.evaluate_at(config, r), start, upper=offline["metrics"]["throughput_rps"],
                       rel_tol=self.capacity_rel_tol)
         ev = dict(rs.evaluation)
-        rate, reason, extra = rs.rate, rs.reason, {}
+        rate, evaluations, confirm = rs.rate, rs.evaluations + 1, {}
         if self.confirm_requests and rate > 0:
-            ev, rate, reason, extra = self._confirm(config, rate)
+            rate, ev, confirm, n = self._confirm(config, rate, ev)
+            evaluations += n
         m = {**ev["metrics"], "capacity_rps": rate, "capacity_rps_per_gpu": rate / gpus,
-             "offline_throughput_rps": offline["metrics"]["throughput_rps"],
-             "capacity_evaluations": rs.evaluations + 1 + extra.get("confirm_runs", 0), **extra}
+             "offline_throughput_rps": offline["metrics"]["throughput_rps"], "capacity_evaluations": evaluations,
+             **confirm}
         feasible = rate > 0
-        return {"feasible": feasible, "reason": "" if feasible else reason, "structural": bool(ev.get("structural")),
+        reason = "" if feasible else (f"capacity not confirmed by a {self.confirm_requests}-request run: {ev['reason']}"
+                                      if confirm else rs.reason)
+        return {"feasible": feasible, "reason": reason, "structural": bool(ev.get("structural")),
                 "metrics": m, "wall_s": time.perf_counter() - t0}
 
-    def _confirm(self, config: Mapping, rate: float) -> tuple[dict, float, str, dict]:
-        """Confirm ``rate`` with ``confirm_requests`` requests, stepping down until a run passes."""
-        long = replace(self, num_requests=self.confirm_requests, find_capacity=False, confirm_requests=0)
-        r, runs = rate, 0
-        for _ in range(9):
-            ev = long.evaluate_at(config, r)
-            runs += 1
-            if ev["feasible"] or ev.get("structural"):
-                break
-            r *= 1 - self.capacity_rel_tol
-        ok = bool(ev["feasible"])
-        extra = {"capacity_short_run_rps": rate, "capacity_confirmed": ok, "confirm_requests": self.confirm_requests,
-                 "confirm_slo_attainment": ev["metrics"].get("slo_attainment", math.nan), "confirm_runs": runs}
-        if not ok:
-            return ev, 0.0, f"capacity not confirmed: no rate from {rate:.4g} down to {r:.4g} requests/s passed a " \
-                            f"{self.confirm_requests}-request run ({ev.get('reason', '')})", extra
-        return ev, r, "", extra
+    def _confirm(self, config: Mapping, rate: float, ev: dict) -> tuple[float, dict, dict, int]:
+        """Re-run the capacity found by the short bisection runs with ``confirm_requests`` requests (long
+        enough for the queue to settle); while that run fails, step the rate down by the bisection's
+        tolerance (at most 10 times). Returns the confirmed rate, its evaluation, the confirmation
+        metrics and the runs made."""
+        longer = replace(self, num_requests=self.confirm_requests, find_capacity=False)
+        for n in range(1, 11):
+            run = longer.evaluate_at(config, rate)
+            if run["feasible"]:
+                return rate, run, {"capacity_confirmed": True, "confirm_requests": self.confirm_requests,
+                                   "confirm_slo_attainment": run["metrics"].get("slo_attainment"),
+                                   "confirm_steps_down": n - 1}, n
+            rate *= 1 - self.capacity_rel_tol
+        return 0.0, run, {"capacity_confirmed": False, "confirm_requests": self.confirm_requests,
+                          "confirm_slo_attainment": run["metrics"].get("slo_attainment")}, 10
 
     def evaluate_at(self, config: Mapping, rate_per_s: float | None) -> dict:
         """One simulation of ``config`` at ``rate_per_s`` (None: offline). ``structural`` marks

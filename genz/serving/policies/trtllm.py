@@ -16,7 +16,7 @@ Defaults: ``max_num_tokens = 8192``, ``free_gpu_memory_fraction = 0.9`` (here
 ``gpu_memory_utilization``, applied as vLLM's rule: assumption, TensorRT-LLM applies it to the
 memory left after the weights, which gives somewhat more blocks), ``tokens_per_block = 32``
 (``block_size``), ``enable_chunked_context`` off; ``max_batch_size = 256`` (trtllm-build's
-long-standing default; the LLM API's is larger: assumption). ``prefix_caching`` is TensorRT-LLM's
+long-standing default; the LLM API's is larger: assumption). ``enable_prefix_caching`` is TensorRT-LLM's
 KV-cache block reuse, modelled as vLLM's block-hash cache.
 """
 
@@ -47,7 +47,7 @@ class TRTLLMConfig:
     capacity_scheduler_policy: str = field(default="guaranteed_no_evict", metadata={
         "help": "guaranteed_no_evict (reserve every admitted request's whole KV) | max_utilization"})
     enable_chunked_context: bool = field(default=False, metadata={"help": "split prompts over iterations"})
-    prefix_caching: bool = field(default=False, metadata={
+    enable_prefix_caching: bool = field(default=False, metadata={
         "help": "reuse cached KV blocks of shared prompt prefixes (vLLM automatic prefix caching)"})
     block_size: int = field(default=32, metadata={"help": "KV-cache block, tokens"})
     gpu_memory_utilization: float = field(default=0.9, metadata={"help": "fraction of device memory the engine uses"})
@@ -90,7 +90,7 @@ class TRTLLMConfig:
         _need(self.capacity_scheduler_policy in CAPACITY_POLICIES,
               f"{prefix}capacity_scheduler_policy: must be one of {', '.join(CAPACITY_POLICIES)}, "
               f"got {self.capacity_scheduler_policy!r}")
-        for name in ("enable_chunked_context", "prefix_caching"):
+        for name in ("enable_chunked_context", "enable_prefix_caching"):
             _need(isinstance(getattr(self, name), bool), f"{prefix}{name}: must be true or false, "
                                                           f"got {getattr(self, name)!r}")
         u = self.gpu_memory_utilization
