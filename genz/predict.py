@@ -166,13 +166,13 @@ def _costs_in_chunks(model: Model, device: Device, precision: Precision, shape: 
 
 def evaluate(model: Model, device: Device, precision: Precision, batch, prompt, output, *, tp: int = 1,
              pp: int = 1, ep: int = 1, dp: int = 1, cuda_graphs: bool = True,
-             runtime: Runtime | str = "vllm", gpus_per_node: int = 8, dedupe: bool = True) -> dict:
+             runtime: Runtime | str = "vllm", gpus_per_node: int = 8) -> dict:
     """Vectorized core of :func:`predict`: arrays of shape (N,) in, a dict of (N,) arrays out.
 
-    Each distinct step is costed once (``dedupe``; ``False`` costs every configuration's three steps,
-    the reference the fast path is tested against: the results agree to rounding)."""
+    Each distinct step is costed once (:func:`distinct_steps`); :func:`evaluate_reference` gives the
+    same answers the plain way."""
     B, S, Out = np.broadcast_arrays(*(np.atleast_1d(np.asarray(x, dtype=float)) for x in (batch, prompt, output)))
-    return evaluate_steps(model, device, precision, B, S, Out, distinct_steps(B, S, Out, dedupe), tp=tp, pp=pp,
+    return evaluate_steps(model, device, precision, B, S, Out, distinct_steps(B, S, Out), tp=tp, pp=pp,
                           ep=ep, dp=dp, cuda_graphs=cuda_graphs, runtime=runtime, gpus_per_node=gpus_per_node)
 
 
@@ -214,39 +214,117 @@ def evaluate_steps(model: Model, device: Device, precision: Precision, B: np.nda
     dpa = ep // tp if (model.is_moe and ep > tp) else 1
     act_p = activation_bytes(model, np.maximum(b_p * ps, b_p) / dpa, b_p / dpa, tp)
     # per configuration: decode (the average of its first and last step)
-    tpot_gpu = 0.5 * (td[first] + td[last]) * factor
+    unit = pp == 1  # one micro-batch: factor is 1 (x * 1.0 is x)
+
+    def dec(x: np.ndarray, scaled: bool = True) -> np.ndarray:
+        """0.5 (x[first] + x[last]) (times ``factor`` when ``scaled``), for the decode part ``x`` of a
+        costed quantity."""
+        if isinstance(first, np.ndarray) and not x.any():
+            return np.zeros(n)
+        r = x[first] + x[last]
+        r *= 0.5
+        if scaled and not unit:
+            r *= factor
+        return r
+
+    def gather(x: np.ndarray) -> np.ndarray:
+        """A per-prefill quantity for every configuration."""
+        return np.zeros(n) if isinstance(pre, np.ndarray) and not x.any() else x[pre]
+
+    tpot_gpu = dec(td)
     cpu_decode = rt.exposed_cpu(rt.cpu_seconds(B, B), tpot_gpu)
-    ttft = ttft_p[pre]
+    ttft = gather(ttft_p)
     tpot = tpot_gpu + cpu_decode
     e2e = ttft + (Out - 1) * tpot
-    dyn_decode = 0.5 * (ed[first] + ed[last]) * mb * dev_stage
-    energy = e_pre[pre] + (Out - 1) * step_energy(dyn_decode, tpot, idle, cap)
+    dyn_decode = dec(ed, scaled=False) if unit else dec(ed, scaled=False) * mb
+    if dev_stage != 1:
+        dyn_decode = dyn_decode * dev_stage
+    energy = gather(e_pre) + (Out - 1) * step_energy(dyn_decode, tpot, idle, cap)
     # memory on the most loaded device
     w = weight_bytes_per_device(model, precision, tp, pp, ep)
     kv = B / dpa * (S + Out) * kv_bytes_per_token(model, precision, tp, pp)
-    act = act_p[pre]
+    act = gather(act_p)
     need = w + kv + act
     cap_b = device.memory_bytes
-    ov = sc["overhead"][P:]
     out = {
         "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e,
         "throughput_tok_s": dp * B * Out / e2e, "decode_tok_s": dp * B / tpot,
-        "prefill_tok_s": (dp * pb * ps / ttft_p)[pre],
+        "prefill_tok_s": gather(dp * pb * ps / ttft_p),
         "weights_bytes": np.full(n, w), "kv_cache_bytes": kv, "activation_bytes": act, "memory_bytes": need,
         "capacity_bytes": np.full(n, cap_b), "fits": need <= cap_b, "memory_headroom_bytes": cap_b - need,
         "energy_j": energy * dp, "energy_per_token_j": energy / (B * Out),
         "power_w": energy / e2e / devices, "devices": np.full(n, devices * dp),
-        "overhead_s_decode": 0.5 * (ov[first] + ov[last]) * factor + cpu_decode,
-        "prefill_cpu_s": cpu_pre[pre], "decode_cpu_s": cpu_decode,
+        "overhead_s_decode": dec(sc["overhead"][P:]) + cpu_decode,
+        "prefill_cpu_s": gather(cpu_pre), "decode_cpu_s": cpu_decode,
     }
     for i, cls in enumerate(OP_CLASSES):
         x = sc["by_class"][i]
-        out[f"prefill_{cls}_s"] = (x[:P] * f_p)[pre]
-        out[f"decode_{cls}_s"] = 0.5 * (x[P:][first] + x[P:][last]) * factor
+        out[f"prefill_{cls}_s"] = gather(x[:P] * f_p)
+        out[f"decode_{cls}_s"] = dec(x[P:])
     for i, bd in enumerate(BOUNDS):
         x = sc["by_bound"][i]
-        out[f"prefill_{bd}_bound_s"] = (x[:P] * f_p + (cpu_pre if bd == "overhead" else 0.0))[pre]
-        out[f"decode_{bd}_bound_s"] = 0.5 * (x[P:][first] + x[P:][last]) * factor + (
+        if bd == "overhead":
+            out[f"prefill_{bd}_bound_s"] = gather(x[:P] * f_p + cpu_pre)
+            out[f"decode_{bd}_bound_s"] = dec(x[P:]) + cpu_decode
+        else:
+            out[f"prefill_{bd}_bound_s"] = gather(x[:P] * f_p)
+            out[f"decode_{bd}_bound_s"] = dec(x[P:])
+    return out
+
+
+def evaluate_reference(model: Model, device: Device, precision: Precision, batch, prompt, output, *, tp: int = 1,
+             pp: int = 1, ep: int = 1, dp: int = 1, cuda_graphs: bool = True,
+             runtime: Runtime | str = "vllm", gpus_per_node: int = 8) -> dict:
+    """:func:`evaluate` the plain way: every configuration's three steps in one operator table, no
+    sharing. The reference the fast paths are tested against (``tests/test_fast_paths.py``)."""
+    B, S, Out = np.broadcast_arrays(*(np.atleast_1d(np.asarray(x, dtype=float)) for x in (batch, prompt, output)))
+    n = len(B)
+    steps = prediction_steps(B, S, Out, pp)
+    mb, b, factor = steps.microbatches, steps.microbatch_size, steps.factor
+    rt = load_runtime(runtime) if isinstance(runtime, str) else runtime
+    if runs_own_program(device):
+        rt = replace(rt, cpu={})
+    shape = StepShape.concat([steps.prefill, steps.decode_first, steps.decode_last])  # one table, one pass
+    table = build_table(model, shape, precision, tp=tp, pp=pp, ep=ep, gpus_per_node=gpus_per_node, runtime=rt)
+    sc = step_costs(device, table, cuda_graphs)
+    t, e = sc["time"], sc["energy"]
+    # the engine's CPU work per iteration (all B sequences), as much as the GPU's work does not hide
+    cpu_prefill = rt.exposed_cpu(rt.cpu_seconds(B, B * S), t[:n] * factor)
+    cpu_decode = rt.exposed_cpu(rt.cpu_seconds(B, B), 0.5 * (t[n:2 * n] + t[2 * n:]) * factor)
+    ttft = t[:n] * factor + cpu_prefill
+    tpot = 0.5 * (t[n:2 * n] + t[2 * n:]) * factor + cpu_decode
+    e2e = ttft + (Out - 1) * tpot
+    dev_stage = devices_per_stage(tp, ep)
+    devices = devices_per_replica(tp, pp, ep)
+    dyn_prefill = e[:n] * mb * dev_stage
+    dyn_decode = 0.5 * (e[n:2 * n] + e[2 * n:]) * mb * dev_stage
+    idle = device.idle_power_w * devices
+    cap = device.power_limit_w * devices
+    energy = step_energy(dyn_prefill, ttft, idle, cap) + (Out - 1) * step_energy(dyn_decode, tpot, idle, cap)
+    # memory on the most loaded device
+    dpa = ep // tp if (model.is_moe and ep > tp) else 1
+    w = weight_bytes_per_device(model, precision, tp, pp, ep)
+    kv = B / dpa * (S + Out) * kv_bytes_per_token(model, precision, tp, pp)
+    act = activation_bytes(model, np.maximum(b * S, b) / dpa, b / dpa, tp)
+    need = w + kv + act
+    cap_b = device.memory_bytes
+    out = {
+        "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e,
+        "throughput_tok_s": dp * B * Out / e2e, "decode_tok_s": dp * B / tpot,
+        "prefill_tok_s": dp * B * S / ttft,
+        "weights_bytes": np.full(n, w), "kv_cache_bytes": kv, "activation_bytes": act, "memory_bytes": need,
+        "capacity_bytes": np.full(n, cap_b), "fits": need <= cap_b, "memory_headroom_bytes": cap_b - need,
+        "energy_j": energy * dp, "energy_per_token_j": energy / (B * Out),
+        "power_w": energy / e2e / devices, "devices": np.full(n, devices * dp),
+        "overhead_s_decode": 0.5 * (sc["overhead"][n:2 * n] + sc["overhead"][2 * n:]) * factor + cpu_decode,
+        "prefill_cpu_s": cpu_prefill, "decode_cpu_s": cpu_decode,
+    }
+    for i, cls in enumerate(OP_CLASSES):
+        out[f"prefill_{cls}_s"] = sc["by_class"][i, :n] * factor
+        out[f"decode_{cls}_s"] = 0.5 * (sc["by_class"][i, n:2 * n] + sc["by_class"][i, 2 * n:]) * factor
+    for i, bd in enumerate(BOUNDS):
+        out[f"prefill_{bd}_bound_s"] = sc["by_bound"][i, :n] * factor + (cpu_prefill if bd == "overhead" else 0.0)
+        out[f"decode_{bd}_bound_s"] = 0.5 * (sc["by_bound"][i, n:2 * n] + sc["by_bound"][i, 2 * n:]) * factor + (
             cpu_decode if bd == "overhead" else 0.0)
     return out
 
