@@ -21,6 +21,9 @@ import numpy as np
 
 from workloads import Model
 
+#: The largest tensor/pipeline/expert/data-parallel size accepted (beyond any machine built).
+MAX_PARALLEL = 1_000_000
+
 
 def devices_per_stage(tp: int, ep: int = 1) -> int:
     """Devices of one pipeline stage: the tensor-parallel group, or the expert-parallel one when larger."""
@@ -37,8 +40,13 @@ def check_parallelism(model: Model, tp, pp, ep, dp=1) -> None:
 
     Accepts scalars or arrays (every element is checked).
     """
+    for name, x in (("tp", tp), ("pp", pp), ("ep", ep), ("dp", dp)):
+        if isinstance(x, int) and not isinstance(x, bool) and x > MAX_PARALLEL:
+            raise ValueError(f"{name}: at most {MAX_PARALLEL:,} devices, got {x:,}")
     tp_a, pp_a, ep_a, dp_a = (np.atleast_1d(np.asarray(x)) for x in (tp, pp, ep, dp))
     for name, a in (("tp", tp_a), ("pp", pp_a), ("ep", ep_a), ("dp", dp_a)):
+        if a.dtype == object or (a > MAX_PARALLEL).any():
+            raise ValueError(f"{name}: must be a positive integer <= {MAX_PARALLEL:,}")
         if (a < 1).any() or (a != np.round(a)).any():
             raise ValueError(f"{name}: must be a positive integer, got {a[(a < 1) | (a != np.round(a))][0]}")
     bad = tp_a[model.heads % tp_a != 0]

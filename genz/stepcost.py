@@ -8,6 +8,7 @@ implements the ``StepCostModel`` protocol of :mod:`genz.serving`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from genz.memory import activation_bytes, kv_bytes_per_token, weight_bytes_per_device
@@ -63,7 +64,8 @@ class EngineStepCost:
                 - float(activation_bytes(self._m, self.max_batched_tokens, self.max_batched_tokens, self.tp)))
         self.kv_capacity_bytes = max(free, 0.0) * self.devices
         price = price_of(self._dev)
-        self.price_per_hour_usd = (price or 0.0) * self.devices
+        # unknown price: NaN, so every cost figure built on it says "unknown" rather than $0
+        self.price_per_hour_usd = math.nan if price is None else price * self.devices
 
     @property
     def idle_power_w(self) -> float:

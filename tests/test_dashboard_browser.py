@@ -166,8 +166,13 @@ def test_static_report_renders_offline(browser, tmp_path):
                             {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0})
     try:
         browser.get(page.as_uri())
-        plots = browser.execute_script(
-            "return Array.from(document.querySelectorAll('.js-plotly-plot')).map(p => p.querySelectorAll('.main-svg').length)")
+        count = ("return Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                 ".map(p => p.querySelectorAll('.main-svg').length)")
+        deadline = time.time() + 30  # plots draw after the load event on a busy machine: wait, do not race
+        plots = browser.execute_script(count)
+        while not (len(plots) == len(rep.sections) and all(n > 0 for n in plots)) and time.time() < deadline:
+            time.sleep(0.2)
+            plots = browser.execute_script(count)
         assert len(plots) == len(rep.sections) and all(n > 0 for n in plots)
         assert browser.execute_script("return typeof window.Plotly") == "object"
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]

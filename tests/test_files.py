@@ -115,3 +115,22 @@ def test_results_never_make_genz_read_a_path_named_inside_them(tmp_path):
     p.write_text(json.dumps(sim))
     _, payload = load_results(p)
     assert payload["requests"].empty and payload["requests_file_named"] == str(secret)
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path):
+    plain, atomic = tmp_path / "plain.txt", tmp_path / "atomic.txt"
+    plain.write_text("x")
+    atomic_write_text(atomic, "x")
+    assert (atomic.stat().st_mode & 0o777) == (plain.stat().st_mode & 0o777)
+
+
+def test_reports_can_share_one_plotlyjs(tmp_path):
+    r = CliRunner().invoke(main, ["report", "--shared-plotlyjs", "predict", "--out", str(tmp_path / "a.html")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["report", "--shared-plotlyjs", "predict", "--model", "llama-3.2-1b", "--out",
+                                  str(tmp_path / "b.html")])
+    assert r.exit_code == 0, r.output
+    pages = [tmp_path / "a.html", tmp_path / "b.html"]
+    assert all("src='plotly.min.js'" in p.read_text() and p.stat().st_size < 500_000 for p in pages)
+    assert (tmp_path / "plotly.min.js").stat().st_size > 1_000_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html", "b.html", "plotly.min.js"]

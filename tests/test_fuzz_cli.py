@@ -246,6 +246,87 @@ def test_profile_files_with_bad_fields_are_bad_input(key, value, tmp_path_factor
     assert r.exit_code == 2, (key, value, r.output)
 
 
+# ---- serving, search and planning -------------------------------------------------------------------------
+SIMULATE_INTS = ["--requests", "--replicas", "--tp", "--pp", "--ep", "--max-num-seqs", "--max-num-batched-tokens",
+                 "--block-size", "--batch-size", "--prefill-replicas", "--link-count", "--max-requests"]
+SIMULATE_FLOATS = ["--rate", "--cv", "--slo-ttft", "--slo-tpot"]
+
+
+@OPTS
+@given(flag=st.sampled_from(SIMULATE_INTS), value=BAD_POSITIVE_INT)
+@example(flag="--requests", value="1000000000")  # once generated a billion requests up front
+@example(flag="--replicas", value="100000")
+def test_simulate_refuses_bad_numbers(flag, value):
+    r = invoke(["simulate", flag, value, "--requests" if flag != "--requests" else "--seed", "5"])
+    assert r.exit_code == 2, (flag, value, r.output)
+
+
+@OPTS
+@given(flag=st.sampled_from(SIMULATE_FLOATS), value=BAD_POSITIVE_FLOAT)
+@example(flag="--rate", value="1e-300")  # once gave TTFT 0.0
+def test_simulate_refuses_bad_rates_and_slos(flag, value):
+    r = invoke(["simulate", flag, value, "--requests", "5"])
+    assert r.exit_code == 2, (flag, value, r.output)
+
+
+_SCENARIO_KEYS = st.sampled_from(["replicas", "tp", "seed", "window_s", "router", "scheduler", "workload", "slo",
+                                  "disaggregation", "memo", "saturation", "model", "hardware", "name"])
+_JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
+                  st.text(max_size=20), st.lists(st.integers(), max_size=3),
+                  st.dictionaries(st.text(max_size=8), st.integers(), max_size=3))
+
+
+@OPTS
+@given(key=_SCENARIO_KEYS, value=_JUNK)
+@example(key="window_s", value=1e-9)  # once cut a run into a billion windows
+@example(key="tp", value=1.8446744073709552e+19)  # once overflowed numpy (TypeError) instead of a named error
+def test_scenario_files_with_junk_fields_fail_cleanly(key, value, tmp_path_factory):
+    import yaml
+
+    d = tmp_path_factory.mktemp("sc")
+    f = d / "s.yaml"
+    f.write_text(yaml.safe_dump({key: value, "workload": {"requests": 5}} if key != "workload" else {key: value}))
+    r = invoke(["simulate", "--scenario", str(f), "--json"])
+    assert r.exit_code in (0, 1, 2)
+
+
+TUNE_LISTS = ["--max-num-seqs", "--max-num-batched-tokens", "--block-size", "--tp", "--pp", "--ep", "--replicas",
+              "--batch-size"]
+
+
+@OPTS
+@given(flag=st.sampled_from(TUNE_LISTS), value=BAD_POSITIVE_INT)
+def test_tune_refuses_bad_knob_values(flag, value):
+    r = invoke(["tune", flag, value, "--requests", "5", "--sampler", "grid", "--workers", "1"])
+    assert r.exit_code == 2, (flag, value, r.output)
+
+
+@OPTS
+@given(flag=st.sampled_from(["--requests", "--trials", "--batch", "--workers"]), value=BAD_POSITIVE_INT)
+@example(flag="--trials", value="10000000")
+def test_tune_refuses_bad_sizes(flag, value):
+    args = ["tune", flag, value, "--sampler", "grid"] + (["--requests", "5"] if flag != "--requests" else [])
+    r = invoke(args)
+    assert r.exit_code == 2, (flag, value, r.output)
+
+
+@OPTS
+@given(flag=st.sampled_from(["--requests", "--confirm-requests", "--tp", "--pp", "--gpus-per-server",
+                             "--servers-per-rack"]), value=BAD_POSITIVE_INT)
+@example(flag="--confirm-requests", value="0")  # was silently replaced by --requests
+def test_plan_refuses_bad_numbers(flag, value):
+    r = invoke(["plan", "--workload", "chatbot=3", flag, value])
+    assert r.exit_code == 2, (flag, value, r.output)
+
+
+@OPTS
+@given(text=st.one_of(st.text(max_size=60), st.sampled_from(["chatbot=", "=3", "chatbot=-1", "chatbot=nan",
+                                                             "nosuch=3", "chatbot=1e999", "chatbot=3,chatbot=4"])))
+def test_plan_workloads_are_parsed_or_refused(text):
+    r = invoke(["plan", "--workload", text, "--no-confirm", "--requests", "5", "--hardware", "h100", "--tp", "1"])
+    assert r.exit_code in (0, 1, 2)
+
+
 @pytest.mark.skipif(not FUZZ, reason="counts the cases of the long fuzz run (HYPOTHESIS_PROFILE=fuzz)")
 def test_the_fuzz_run_tried_enough_bad_inputs():
     assert CASES["n"] >= 500, f"only {CASES['n']} cases ran"

@@ -442,3 +442,17 @@ def test_validation_groups_only_and_goals(tmp_path):
     assert kind == "validate" and ("goals met", "1 of 2") in rep.numbers
     assert list(rep.sections[0].figure.data[0].y) == [6.5]
     assert "gemm 1.7 / 6.5" in rep.notes[0]
+
+
+def test_plan_confirmation_colours_follow_the_rule():
+    """A confirmation passed on SLO attainment with p99 above the SLO is amber, not green."""
+    import pandas as pd
+
+    from interfaces.reports.plan_report import confirmation_figure
+
+    conf = pd.DataFrame({"use_case": ["chatbot", "chatbot"], "candidate": ["a", "b"], "ttft_p99_s": [0.4, 0.59],
+                         "tpot_p99_s": [0.04, 0.06], "passed": [True, True]})
+    demand = pd.DataFrame({"use_case": ["chatbot"], "ttft_slo_s": [0.5], "tpot_slo_s": [0.05]})
+    fig = confirmation_figure(conf, demand)
+    assert list(fig.data[1].marker.color) == ["#1e7d32", "#E6A100"]
+    assert "amber" in fig.layout.title.text

@@ -32,7 +32,7 @@ def run(*args):
     ({"scheduler": {"kind": "dynamic"}}, "scheduler.kind: must be one of continuous, static"),
     ({"replicas": 0}, "replicas: must be an integer >= 1"),
     ({"router": "random"}, "router: must be one of round_robin, least_outstanding_tokens"),
-    ({"workload": {"rate_per_s": -1}}, "workload.rate_per_s: must be a finite number > 0"),
+    ({"workload": {"rate_per_s": -1}}, "workload.rate_per_s: must be a finite number >= 1e-06"),
     ({"workload": {"arrival": "bursty"}}, "workload.arrival: must be one of poisson, gamma, fixed"),
     ({"workload": {"cv": 2.0}}, "workload.cv: only applies to arrival: gamma"),
     ({"workload": {"prompt": "lognormal:abc"}}, "workload.prompt: lognormal arguments must be numbers"),

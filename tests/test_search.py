@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -379,3 +380,33 @@ def test_registered_objective():
         assert best["tokens_per_usd"] > 0
     finally:
         METRICS.pop("tokens_per_usd", None)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason="optuna is not installed")
+def test_same_seed_same_study_for_any_worker_count():
+    """TPE asks in batches told in trial order: 1 and 2 workers give the same trials and best."""
+    space = SearchSpace(max_num_seqs=(4, 16, 64, 256), max_num_batched_tokens=(2048, 8192), hardware=("h100",))
+    ob = ServingObjective("llama-3.2-1b", num_requests=20)
+    runs = [search(space, ob, sampler="tpe", n_trials=10, seed=3, workers=w, batch=4) for w in (1, 2)]
+    assert [t["params"] for t in runs[0].trials] == [t["params"] for t in runs[1].trials]
+    assert [t["values"] for t in runs[0].trials] == [t["values"] for t in runs[1].trials]
+    assert runs[0].best["params"] == runs[1].best["params"]
+
+
+def test_tune_capacity_is_confirmed_and_agrees_with_plan():
+    """tune's capacity comes from the same bisection as plan's per-candidate capacity, and is then
+    confirmed by a longer run (stepping down until one holds), whose SLO attainment is reported."""
+    from optimizers.capacity import Demand, SimulationSettings, compute_capacities, make_candidates
+
+    cand = make_candidates(["h100"], [1], disaggregated=False)[0]
+    settings = SimulationSettings("llama-3.2-1b", num_requests=60, confirm_requests=240)
+    demand = Demand("chatbot", 5.0)
+    table = compute_capacities([cand], [demand], settings)
+    ob = settings.objective(demand)
+    raw = ob.evaluate(cand.config())
+    assert raw["metrics"]["capacity_rps"] == pytest.approx(table.rate[0][0])
+    confirmed = replace(ob, confirm_requests=240).evaluate(cand.config())
+    m = confirmed["metrics"]
+    assert m["capacity_confirmed"] is True and m["confirm_requests"] == 240
+    assert 0 < m["capacity_rps"] <= raw["metrics"]["capacity_rps"]
+    assert m["confirm_slo_attainment"] >= ob.min_slo_attainment

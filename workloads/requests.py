@@ -28,18 +28,22 @@ from workloads.files import atomic_path
 __all__ = [
     "ArrivalProcess", "Empirical", "FixedRateArrivals", "Fixed", "GammaArrivals", "LengthDistribution",
     "LogNormal", "PoissonArrivals", "Request", "Uniform", "WorkloadSpec", "generate_trace", "read_trace",
-    "trace_summary", "write_trace",
+    "trace_summary", "with_shared_prefix", "write_trace",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One inference request: arrives at ``arrival_s`` (s), brings ``prompt_tokens``, wants ``output_tokens``."""
+    """One inference request: arrives at ``arrival_s`` (s), brings ``prompt_tokens``, wants ``output_tokens``.
+    Its prompt may start with ``prefix_tokens`` tokens shared with other requests of the same
+    ``prefix_id`` (a system prompt, a conversation's history; -1: none), which a prefix cache can reuse."""
 
     id: int
     arrival_s: float
     prompt_tokens: int
     output_tokens: int
+    prefix_id: int = -1
+    prefix_tokens: int = 0
 
 
 # --------------------------------------------------------------------------- arrival processes
@@ -290,6 +294,22 @@ class WorkloadSpec:
     def generate(self, seed: int = 0) -> list[Request]:
         """The seeded list of requests (same seed, same trace)."""
         return generate_trace(self.num_requests, self.arrival, self.prompt_tokens, self.output_tokens, seed)
+
+
+def with_shared_prefix(requests: Sequence[Request], tokens: int, fraction: float = 1.0, groups: int = 1,
+                       seed: int = 0) -> list[Request]:
+    """The requests with a shared system prompt: a seeded ``fraction`` of them get ``tokens`` more
+    prompt tokens, a prefix shared by the requests of the same group (``groups`` distinct prompts,
+    drawn uniformly). Lengths and arrivals of the others are unchanged."""
+    _check_tokens("tokens", tokens, 1)
+    _check_tokens("groups", groups, 1)
+    if not (isinstance(fraction, int | float) and 0 <= fraction <= 1):
+        raise ValueError(f"fraction: must be in [0, 1], got {fraction!r}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
+    share = rng.random(len(requests)) < fraction
+    group = rng.integers(0, groups, len(requests))
+    return [Request(q.id, q.arrival_s, q.prompt_tokens + tokens, q.output_tokens, int(g), tokens) if s else q
+            for q, s, g in zip(requests, share, group, strict=True)]
 
 
 # --------------------------------------------------------------------------- trace files

@@ -153,12 +153,9 @@ def load_layout(path: str | Path) -> ClusterLayout:
         raise ValueError(f"layout: file {p} does not exist")
     text = p.read_text()
     if p.suffix in (".yaml", ".yml"):
-        import yaml
+        from workloads.yamlfile import load_yaml
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise ValueError(f"layout: {p} is not valid YAML: {e}") from None
+        data = load_yaml(text, f"layout: {p}")
     else:
         try:
             data = json.loads(text)

@@ -85,6 +85,13 @@ def build_scenario(spec: Mapping, *, trace: Sequence[Request] | None = None,
         trace, workload = list(trace), None
     else:
         trace, workload = workload_of(spec["workload"])
+    w = spec["workload"]
+    if w.get("shared_prefix_tokens"):
+        from workloads.requests import with_shared_prefix
+
+        base = trace if trace is not None else workload.generate(spec["seed"])
+        trace, workload = with_shared_prefix(base, w["shared_prefix_tokens"], w["shared_prefix_fraction"],
+                                             w["prefix_groups"], spec["seed"]), None
     reqs = trace if trace is not None else workload.generate(spec["seed"])
     n, longest = len(reqs), max((q.prompt_tokens for q in reqs), default=1)
     sched = scheduler_of(spec["scheduler"])
@@ -102,7 +109,9 @@ def build_scenario(spec: Mapping, *, trace: Sequence[Request] | None = None,
     return Scenario(cost=build_cost(spec, sched.max_step_tokens(n, longest), prices), scheduler=sched,
                     replicas=spec["replicas"], router=spec["router"], trace=trace, workload=workload, slo=slo,
                     seed=spec["seed"], disaggregation=dis, saturation=SaturationConfig(**spec["saturation"]),
-                    memo=MemoConfig(**spec["memo"]), window_s=spec["window_s"], name=spec["name"])
+                    memo=MemoConfig(**spec["memo"]), window_s=spec["window_s"], name=spec["name"],
+                    concurrency=spec["workload"].get("concurrency"),
+                    think_time_s=spec["workload"].get("think_time_s", 0.0))
 
 
 def fit_problem(spec: Mapping) -> str:

@@ -16,8 +16,20 @@ from genz.serving.cost import StepCostModel
 from genz.serving.registry import ROUTERS, SCHEDULERS
 from workloads.requests import Request, WorkloadSpec
 
-__all__ = ["SLO", "ContinuousBatching", "Disaggregation", "KVLink", "MemoConfig", "SaturationConfig",
+__all__ = ["MAX_ARRIVAL_S", "MAX_REPLICAS", "MAX_REQUESTS", "MAX_WINDOWS", "MIN_RATE_PER_S", "SLO", "ContinuousBatching", "Disaggregation", "KVLink", "MemoConfig", "SaturationConfig",
            "Scenario", "StaticBatching", "ROUTERS"]
+
+
+#: Limits checked before a run starts, so a typo cannot hang the machine. Requests per run (raise with
+#: ``simulate(..., max_requests=N)`` / ``genz simulate --max-requests N``), replicas per pool, windows
+#: a run is cut into, the lowest arrival rate and the latest arrival (the clock is float seconds: at
+#: 1e9 s it still resolves 0.1 us; far beyond, a step would vanish in rounding).
+MAX_REQUESTS = 2_000_000
+MAX_REPLICAS = 10_000
+MAX_WINDOWS = 1_000_000
+MIN_RATE_PER_S = 1e-6
+MAX_ARRIVAL_S = 1e9
+MAX_CONCURRENCY = 1_000_000
 
 
 def _need(cond: bool, msg: str) -> None:
@@ -75,6 +87,14 @@ class ContinuousBatching:
     prompts (when waiting requests can be admitted) or a decode step of all running sequences.
     ``chunked_prefill=True`` (vLLM V1): every iteration decodes all running sequences and fills the
     rest of ``max_num_batched_tokens`` with prompt chunks, oldest first.
+
+    ``enable_prefix_caching`` (vLLM's automatic prefix caching): a request whose prompt starts with a
+    prefix (``Request.prefix_id``) that is cached skips the prefill of its full blocks. A prefix is
+    cached while a running sequence holds it, and after its last holder leaves until LRU eviction
+    reuses its blocks. Assumptions (named): eviction is checked at admission, evicting the least
+    recently released prefixes while their blocks exceed the free blocks; a hit sequence's KV is
+    counted as its own (vLLM shares the blocks, so this counts memory conservatively); the prefill
+    that computes a prefix is not itself shortened (a miss costs what it costs today).
     """
 
     max_num_seqs: int = field(default=256, metadata={"help": "most sequences running at once"})
@@ -83,6 +103,8 @@ class ContinuousBatching:
     block_size: int = field(default=16, metadata={"help": "KV-cache block, tokens"})
     gpu_memory_utilization: float = field(default=0.9, metadata={"help": "fraction of device memory the engine uses"})
     watermark: float = field(default=0.01, metadata={"help": "fraction of KV blocks kept free when admitting"})
+    enable_prefix_caching: bool = field(default=False, metadata={
+        "help": "reuse the KV cache of shared prompt prefixes (vLLM automatic prefix caching)"})
 
     kind = "continuous"
 
@@ -93,6 +115,7 @@ class ContinuousBatching:
     def validate(self, prefix: str = "scheduler.") -> None:
         """Raise ``ValueError`` naming the first bad knob (``prefix`` + name)."""
         _flag(prefix, "chunked_prefill", self.chunked_prefill)
+        _flag(prefix, "enable_prefix_caching", self.enable_prefix_caching)
         _int_at_least(prefix, "max_num_seqs", self.max_num_seqs, 1)
         _int_at_least(prefix, "max_num_batched_tokens", self.max_num_batched_tokens, 1)
         _int_at_least(prefix, "block_size", self.block_size, 1)
@@ -144,6 +167,8 @@ class Disaggregation:
     def validate(self, prefix: str = "disaggregation.") -> None:
         """Raise ``ValueError`` naming the first bad field (``prefix`` + name)."""
         _int_at_least(prefix, "prefill_replicas", self.prefill_replicas, 1)
+        _need(self.prefill_replicas <= MAX_REPLICAS,
+              f"{prefix}prefill_replicas: at most {MAX_REPLICAS} replicas, got {self.prefill_replicas}")
         _need(self.prefill_router in ROUTERS,
               f"{prefix}prefill_router must be one of {', '.join(ROUTERS)}, got {self.prefill_router!r}")
         if self.prefill_scheduler is not None:
@@ -215,11 +240,13 @@ class MemoConfig:
 
 def _check_cost(name: str, cost) -> None:
     _need(callable(getattr(cost, "step", None)), f"{name} must have a step(prefill_chunks, decode_contexts) method")
-    for attr in ("kv_bytes_per_token", "kv_capacity_bytes", "price_per_hour_usd"):
+    for attr in ("kv_bytes_per_token", "kv_capacity_bytes"):
         v = getattr(cost, attr, None)
         _need(isinstance(v, int | float) and math.isfinite(v), f"{name}.{attr} must be a finite number, got {v!r}")
     _need(cost.kv_bytes_per_token > 0, f"{name}.kv_bytes_per_token must be > 0, got {cost.kv_bytes_per_token!r}")
-    _need(cost.price_per_hour_usd >= 0, f"{name}.price_per_hour_usd must be >= 0")
+    p = getattr(cost, "price_per_hour_usd", None)
+    _need(isinstance(p, int | float) and (math.isnan(p) or (math.isfinite(p) and p >= 0)),
+          f"{name}.price_per_hour_usd must be a number >= 0 (NaN: price unknown), got {p!r}")
 
 
 @dataclass
@@ -230,6 +257,12 @@ class Scenario:
     all of them when colocated, the decode pool when ``disaggregation`` is set. Give exactly one of
     ``trace`` (requests) or ``workload`` (generated with ``seed``). ``window_s`` is the width of the
     utilization / queue windows (default: the arrival span / 200).
+
+    ``concurrency`` makes the clients closed-loop, as benchmark tools run them (vLLM's
+    ``benchmark_serving --max-concurrency``, genai-perf): ``concurrency`` users each send a request,
+    wait for its last token, think ``think_time_s`` seconds and send the next; the requests' own
+    arrival times are then ignored (their lengths are used, in order). ``None``: open loop, each
+    request arrives at its ``arrival_s``.
     """
 
     cost: StepCostModel
@@ -245,6 +278,8 @@ class Scenario:
     memo: MemoConfig = field(default_factory=MemoConfig)
     window_s: float | None = None
     name: str = ""
+    concurrency: int | None = None
+    think_time_s: float = 0.0
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -254,6 +289,7 @@ class Scenario:
                                   f"got {type(self.scheduler).__name__}")
         self.scheduler.validate("scheduler.")
         _int_at_least("", "replicas", self.replicas, 1)
+        _need(self.replicas <= MAX_REPLICAS, f"replicas: at most {MAX_REPLICAS} replicas, got {self.replicas}")
         _need(self.router in ROUTERS, f"router must be one of {', '.join(ROUTERS)}, got {self.router!r}")
         _need((self.trace is None) != (self.workload is None), "give exactly one of trace or workload")
         if self.trace is not None:
@@ -273,6 +309,13 @@ class Scenario:
         self.memo.validate("memo.")
         if self.window_s is not None:
             _need(self.window_s > 0, f"window_s must be > 0 or None, got {self.window_s!r}")
+        if self.concurrency is not None:
+            _int_at_least("", "concurrency", self.concurrency, 1)
+            _need(self.concurrency <= MAX_CONCURRENCY,
+                  f"concurrency: at most {MAX_CONCURRENCY:,} clients, got {self.concurrency:,}")
+        t = self.think_time_s
+        _need(isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and 0 <= t <= MAX_ARRIVAL_S,
+              f"think_time_s: must be a finite number of seconds >= 0, got {t!r}")
 
     def requests(self) -> list[Request]:
         """The trace, sorted by arrival (generated from ``workload`` and ``seed`` if needed)."""

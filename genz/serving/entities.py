@@ -29,7 +29,8 @@ class Seq:
 
     __slots__ = ("id", "arrival", "prompt", "output", "generated", "tokens", "computed", "target",
                  "prefilling", "blocks", "preemptions", "prefill_tokens", "first_scheduled", "first_token",
-                 "finish", "status", "reason", "replica", "prefill_replica", "transfer_s", "done", "d0", "epoch")
+                 "finish", "status", "reason", "replica", "prefill_replica", "transfer_s", "done", "d0", "epoch",
+                 "prefix_id", "prefix_tokens", "holds_prefix", "prefix_hit")
 
     def __init__(self, req: Request):
         self.id = req.id
@@ -55,3 +56,7 @@ class Seq:
         self.done = False           # left the current replica's running set
         self.d0 = 0                 # while decoding: computed = replica's decode clock - d0
         self.epoch = 0              # bumped at each preemption (invalidates scheduled finishes)
+        self.prefix_id = req.prefix_id  # shared prompt prefix (-1: none), reusable by a prefix cache
+        self.prefix_tokens = req.prefix_tokens
+        self.holds_prefix = False   # counted as a holder of its prefix on the current replica
+        self.prefix_hit = 0         # prompt tokens the prefix cache supplied (last admission)

@@ -64,6 +64,8 @@ class Summary:
     queueing_s: Percentiles = field(default_factory=lambda: Percentiles.of([]))
     output_tokens: int = 0
     prefill_tokens: int = 0
+    prefix_hit_tokens: int = 0
+    prefix_hit_rate: float = 0.0
     preemptions: int = 0
     recomputed_tokens: int = 0
     mean_in_system: float = math.nan
@@ -103,7 +105,8 @@ class ServingResult:
 
 REQUEST_COLUMNS = ["id", "arrival_s", "prompt_tokens", "output_tokens", "status", "reason", "replica",
                    "prefill_replica", "first_scheduled_s", "first_token_s", "finish_s", "ttft_s", "tpot_s",
-                   "e2e_s", "queueing_s", "kv_transfer_s", "preemptions", "recomputed_tokens", "meets_slo"]
+                   "e2e_s", "queueing_s", "kv_transfer_s", "preemptions", "recomputed_tokens", "meets_slo",
+                   "prefix_hit_tokens"]
 
 
 def request_frame(seqs, slo) -> pd.DataFrame:
@@ -123,6 +126,7 @@ def request_frame(seqs, slo) -> pd.DataFrame:
         "kv_transfer_s": [s.transfer_s for s in seqs],
         "preemptions": [s.preemptions for s in seqs],
         "recomputed_tokens": [max(0, s.prefill_tokens - s.prompt) if s.prefill_tokens else 0 for s in seqs],
+        "prefix_hit_tokens": [s.prefix_hit for s in seqs],
     }, columns=[c for c in REQUEST_COLUMNS if c not in ("ttft_s", "tpot_s", "e2e_s", "queueing_s", "meets_slo")])
     f["ttft_s"] = f["first_token_s"] - f["arrival_s"]
     f["e2e_s"] = f["finish_s"] - f["arrival_s"]
@@ -162,6 +166,8 @@ def summarize(frame: pd.DataFrame, *, duration_s: float, output_tokens: int, pre
         queueing_s=Percentiles.of(done["queueing_s"]),
         output_tokens=output_tokens,
         prefill_tokens=prefill_tokens,
+        prefix_hit_tokens=int(done["prefix_hit_tokens"].sum()),
+        prefix_hit_rate=float(done["prefix_hit_tokens"].sum() / done["prompt_tokens"].sum()) if n_done else 0.0,
         preemptions=preemptions,
         recomputed_tokens=int(frame["recomputed_tokens"].sum()),
         mean_in_system=mean_in_system,

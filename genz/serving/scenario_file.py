@@ -47,6 +47,11 @@ Schema (YAML; TOML uses the same keys as tables)::
       output: 128                    #   "empirical:FILE[:COLUMN]" or {dist: lognormal, mean: .., sigma: ..}
       length_sigma: 0.0              # log-normal spread around the use case's lengths
       trace: trace.csv               # instead of generating (relative to the file); requests = first N
+      shared_prefix_tokens: 0        # a system prompt of this many tokens prepended to a share of the
+      shared_prefix_fraction: 1.0    #   prompts (the prefix a prefix cache reuses: scheduler knob
+      prefix_groups: 1               #   enable_prefix_caching); groups: distinct system prompts
+      concurrency: null              # N closed-loop clients (benchmark tools' --max-concurrency): arrival
+      think_time_s: 0                #   times are ignored, each client sends its next request after the last
     slo: {ttft_s: 0.5, tpot_s: 0.05} # default: the use case's; one alone leaves the other unbounded
     disaggregation:                  # Splitwise: a prefill pool ships KV caches to the replicas above
       prefill_replicas: 1
@@ -72,7 +77,7 @@ import tomllib
 from pathlib import Path
 
 from genz.serving.build import build_scenario, fit_problem
-from genz.serving.config import Scenario
+from genz.serving.config import MAX_REQUESTS, MIN_RATE_PER_S, Scenario
 from genz.serving.registry import ROUTERS, SCHEDULERS, scheduler_config, scheduler_knobs
 
 __all__ = ["DEFAULTS", "build_scenario", "fit_problem", "load_file", "load_scenario", "merge", "resolve"]
@@ -93,7 +98,8 @@ DEFAULTS: dict = {
     "router": "round_robin",
     "seed": 0,
     "scheduler": {"kind": "continuous"},  # each policy's knob defaults live in its config dataclass
-    "workload": {"use_case": None, "rate_per_s": 4.0, "requests": 1000, "arrival": "poisson", "cv": 1.0,
+    "workload": {"use_case": None, "concurrency": None, "think_time_s": 0.0,
+                 "rate_per_s": 4.0, "requests": 1000, "arrival": "poisson", "cv": 1.0,
                  "prompt": None, "output": None, "length_sigma": 0.0, "trace": None},
     "slo": None,
     "disaggregation": None,
@@ -110,7 +116,8 @@ bucket is 2 tokens, not MemoConfig's 16: measured on llama-3-8b / H100 (benchmar
 
 _DISAGG_KEYS = ("prefill_replicas", "link", "link_count", "overlap", "router", "scheduler") + _ENGINE_KEYS
 _TOP_KEYS = tuple(DEFAULTS)
-_SECTIONS = {"workload": ("use_case", "requests", "trace") + _GENERATED,
+_PREFIX = ("shared_prefix_tokens", "shared_prefix_fraction", "prefix_groups")
+_SECTIONS = {"workload": ("use_case", "requests", "trace", "concurrency", "think_time_s") + _PREFIX + _GENERATED,
              "slo": ("ttft_s", "tpot_s"),
              "disaggregation": _DISAGG_KEYS,
              "memo": tuple(DEFAULTS["memo"]),
@@ -126,12 +133,9 @@ def load_file(path: str | Path) -> dict:
     suffix = p.suffix.lower()
     text = p.read_text()
     if suffix in (".yaml", ".yml"):
-        import yaml
+        from workloads.yamlfile import load_yaml
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"scenario: {p} is not valid YAML: {exc}") from None
+        data = load_yaml(text, f"scenario: {p}")
     elif suffix == ".toml":
         try:
             data = tomllib.loads(text)
@@ -179,11 +183,15 @@ def _check_keys(where: str, data, allowed) -> None:
                          f"{place}; allowed: {', '.join(allowed)}")
 
 
+_INT_MAX = 2**53  # beyond, a YAML number is no longer an exact integer (and numpy would overflow)
+
+
 def _int(field: str, v, lo: int = 1) -> int:
-    if isinstance(v, float) and v.is_integer():
+    if isinstance(v, float) and v.is_integer() and abs(v) <= _INT_MAX:
         v = int(v)
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        _fail(field, f"must be an integer >= {lo}, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or v > _INT_MAX:
+        _fail(field, f"must be an integer >= {lo}" + (f" and <= 2**53, got {v!r}" if isinstance(v, int) and
+                                                       not isinstance(v, bool) and v > _INT_MAX else f", got {v!r}"))
     return v
 
 
@@ -330,6 +338,18 @@ def _workload(raw: dict, base_dir: Path | None) -> dict:
     _check_keys("workload", raw, _SECTIONS["workload"])
     d = DEFAULTS["workload"]
     out: dict = {"use_case": None}
+    out["concurrency"] = None if raw.get("concurrency") is None else _int("workload.concurrency", raw["concurrency"])
+    out["think_time_s"] = _num("workload.think_time_s", raw.get("think_time_s", 0.0), 0.0, lo_open=False)
+    if raw.get("think_time_s") and out["concurrency"] is None:
+        _fail("workload.think_time_s", "only applies to closed-loop clients (workload.concurrency)")
+    out["shared_prefix_tokens"] = (0 if raw.get("shared_prefix_tokens") is None
+                                   else _int("workload.shared_prefix_tokens", raw["shared_prefix_tokens"]))
+    out["shared_prefix_fraction"] = _num("workload.shared_prefix_fraction", raw.get("shared_prefix_fraction", 1.0),
+                                         0.0, lo_open=False, hi=1.0)
+    out["prefix_groups"] = _int("workload.prefix_groups", raw.get("prefix_groups", 1))
+    given = [k for k in _PREFIX[1:] if raw.get(k) is not None]
+    if given and not out["shared_prefix_tokens"]:
+        _fail(f"workload.{given[0]}", "only applies with workload.shared_prefix_tokens (the shared prompt's length)")
     uc = None
     if raw.get("use_case") is not None:
         uc = get_use_case(_str("workload.use_case", raw["use_case"]))
@@ -343,7 +363,8 @@ def _workload(raw: dict, base_dir: Path | None) -> dict:
         out["requests"] = None if raw.get("requests") is None else _int("workload.requests", raw["requests"])
         return out
     out["requests"] = _int("workload.requests", raw.get("requests", d["requests"]))
-    out["rate_per_s"] = _num("workload.rate_per_s", raw.get("rate_per_s", d["rate_per_s"]))
+    out["rate_per_s"] = _num("workload.rate_per_s", raw.get("rate_per_s", d["rate_per_s"]), MIN_RATE_PER_S,
+                             lo_open=False)
     out["arrival"] = _choice("workload.arrival", raw.get("arrival", d["arrival"]), ARRIVALS)
     out["cv"] = _num("workload.cv", raw.get("cv", d["cv"]))
     if out["arrival"] != "gamma" and raw.get("cv") is not None and out["cv"] != 1.0:
@@ -389,7 +410,7 @@ def _scale_out_link(hardware: str) -> str:
     return link.name
 
 
-def resolve(raw: dict, base_dir: str | Path | None = None) -> dict:
+def resolve(raw: dict, base_dir: str | Path | None = None, max_requests: int = MAX_REQUESTS) -> dict:
     """Check a scenario mapping and fill in the defaults; returns the complete, normalized mapping
     (the ``inputs`` of ``genz simulate --json``). Paths are resolved against ``base_dir``."""
     base = Path(base_dir) if base_dir is not None else None
@@ -401,6 +422,10 @@ def resolve(raw: dict, base_dir: str | Path | None = None) -> dict:
     out["seed"] = _int("seed", raw.get("seed", DEFAULTS["seed"]), 0)
     out["scheduler"] = _scheduler("scheduler.", raw.get("scheduler") or {}, DEFAULTS["scheduler"])
     out["workload"] = _workload(raw.get("workload") or {}, base)
+    n = out["workload"].get("requests")
+    if n is not None and n > max_requests:
+        _fail("workload.requests", f"{n:,} requests is above the limit of {max_requests:,} per run (a run of "
+              "100,000 takes seconds to a minute); raise it with --max-requests if you mean it")
     slo = raw.get("slo")
     if slo is not None:
         _check_keys("slo", slo, _SECTIONS["slo"])

@@ -8,7 +8,7 @@ costs or time beyond the ``now`` they are given (Vidur's split of policy from co
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -139,6 +139,12 @@ class ContinuousScheduler(_Base):
         self._prefill: list[tuple[Seq, int]] = []
         self._decoding = False
         self._allocated = -1
+        # automatic prefix caching (see ContinuousBatching): holders per prefix, released prefixes LRU first
+        self.apc = bool(getattr(cfg, "enable_prefix_caching", False))
+        self.prefix_holders: dict[int, int] = {}
+        self.prefix_released: OrderedDict[int, int] = OrderedDict()
+        self.released_blocks = 0
+        self.prefix_hit_tokens = 0
 
     # ------------------------------------------------------------------ admission limits
     def never_fits(self, seq: Seq) -> str:
@@ -188,6 +194,8 @@ class ContinuousScheduler(_Base):
             self.free += self._stop_decoding(victim) + (victim.d0 % self.block_size == self._allocated)
         victim.blocks = 0
         victim.computed = 0
+        if victim.holds_prefix:
+            self._unhold(victim)
         victim.prefilling = True
         victim.target = victim.tokens
         victim.preemptions += 1
@@ -195,6 +203,49 @@ class ContinuousScheduler(_Base):
         self.preemptions += 1
         self.waiting.appendleft(victim)
         return victim
+
+    # ------------------------------------------------------------------ prefix cache
+    def _prefix_hit(self, s: Seq) -> int:
+        """Prompt tokens of ``s`` the prefix cache holds (full blocks, leaving one token to compute)."""
+        if s.prefix_id < 0:
+            return 0
+        self._evict()
+        if not (s.prefix_id in self.prefix_holders or s.prefix_id in self.prefix_released):
+            return 0
+        bs = self.block_size
+        return (min(s.prefix_tokens, s.target - 1) // bs) * bs
+
+    def _evict(self) -> None:
+        """LRU eviction: released prefixes live in free blocks; when allocations leave fewer free blocks
+        than they hold, the least recently released are overwritten."""
+        rel = self.prefix_released
+        while rel and self.released_blocks > self.free:
+            _, b = rel.popitem(last=False)
+            self.released_blocks -= b
+
+    def _hold(self, s: Seq) -> None:
+        if s.prefix_id < 0 or s.holds_prefix:
+            return
+        s.holds_prefix = True
+        pid = s.prefix_id
+        self.prefix_holders[pid] = self.prefix_holders.get(pid, 0) + 1
+        b = self.prefix_released.pop(pid, None)
+        if b is not None:
+            self.released_blocks -= b
+
+    def _unhold(self, s: Seq) -> None:
+        if not s.holds_prefix:
+            return
+        s.holds_prefix = False
+        pid = s.prefix_id
+        n = self.prefix_holders[pid] - 1
+        if n:
+            self.prefix_holders[pid] = n
+        else:
+            del self.prefix_holders[pid]
+            b = s.prefix_tokens // self.block_size
+            self.prefix_released[pid] = b
+            self.released_blocks += b
 
     def _admit(self, s: Seq, blocks: int, now: float) -> None:
         self.waiting.popleft()
@@ -204,6 +255,11 @@ class ContinuousScheduler(_Base):
         if s.first_scheduled is None:
             s.first_scheduled = now
         self.running[s] = None
+        if self.prefix_released:
+            self._evict()
+        if s.prefix_hit:
+            self.prefix_hit_tokens += s.prefix_hit
+            self._hold(s)
 
     # ------------------------------------------------------------------ one iteration
     def schedule(self, now: float) -> Plan | None:
@@ -229,18 +285,20 @@ class ContinuousScheduler(_Base):
                 s = waiting[0]
                 if not s.prefilling:
                     break
-                n = s.target
+                hit = self._prefix_hit(s) if self.apc and not s.computed else 0
+                n = s.target - hit
                 if tokens and tokens + n > self.budget:
                     break
-                need = blocks_for(n, bs)
+                need = blocks_for(s.target, bs)
                 if self.free - need < self.watermark:
                     break
+                s.computed = s.prefix_hit = hit
                 self._admit(s, need, now)
                 self.prefilling[s] = None
                 prefill.append((s, n))
                 tokens += n
             if prefill:
-                return tuple((n, 0) for _, n in prefill), 0, 0
+                return tuple((n, s.computed) for s, n in prefill), 0, 0
         # decodes: one new block for each sequence whose cached tokens fill its last block
         if self.n_dec:
             r = self.D % bs
@@ -248,6 +306,8 @@ class ContinuousScheduler(_Base):
                 self._preempt_newest()
             self.free -= self.need_at[r]
             self._allocated = r
+            if self.prefix_released:
+                self._evict()
         n_dec = self.n_dec
         self._decoding = n_dec > 0
         budget = self.budget - n_dec
@@ -269,16 +329,22 @@ class ContinuousScheduler(_Base):
                 self.free -= need
                 s.blocks += need
                 budget -= n
+                if self.prefix_released:
+                    self._evict()
                 prefill.append((s, n))
         if self.chunked:
             while waiting and budget > 0 and len(running) < self.max_seqs:
                 s = waiting[0]
                 if not s.prefilling:
                     break
-                n = s.target if s.target < budget else budget
-                need = blocks_for(n, bs)
+                hit = self._prefix_hit(s) if self.apc and not s.computed else 0
+                n = s.target - hit
+                if n > budget:
+                    n = budget
+                need = blocks_for(hit + n, bs)
                 if self.free - need < self.watermark:
                     break
+                s.computed = s.prefix_hit = hit
                 self._admit(s, need, now)
                 self.prefilling[s] = None
                 prefill.append((s, n))
@@ -291,6 +357,8 @@ class ContinuousScheduler(_Base):
 
     def _finish(self, s: Seq, blocks: int, now: float) -> None:
         del self.running[s]
+        if s.holds_prefix:
+            self._unhold(s)
         self.free += blocks
         s.blocks = 0
         s.done = True
@@ -317,6 +385,8 @@ class ContinuousScheduler(_Base):
                 continue
             del self.prefilling[s]
             s.prefilling = False
+            if self.apc and s.prefix_id >= 0:
+                self._hold(s)  # its prefix blocks are computed: cached from now on
             s.generated += 1
             s.tokens += 1
             out += 1
@@ -327,6 +397,8 @@ class ContinuousScheduler(_Base):
                 self._finish(s, s.blocks, now)
             elif self.prefill_only:
                 del self.running[s]
+                if s.holds_prefix:
+                    self._unhold(s)
                 s.done = True
                 held, s.blocks = s.blocks, 0
                 self.on_prefilled(s, now, start, held)

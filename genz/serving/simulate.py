@@ -13,7 +13,7 @@ import math
 import pandas as pd
 import simpy
 
-from genz.serving.config import ProgressCallback, Scenario
+from genz.serving.config import MAX_ARRIVAL_S, MAX_REQUESTS, MAX_WINDOWS, ProgressCallback, Scenario
 from genz.serving.cost import MemoizedStepCost
 from genz.serving.entities import Seq
 from genz.serving.replica import Replica, make_router
@@ -73,8 +73,13 @@ class _Run:
         self.progress = progress
         self.seqs = [Seq(q) for q in reqs]
         self.total = len(self.seqs)
-        self.first_arrival = reqs[0].arrival_s if reqs else 0.0
-        self.last_arrival = reqs[-1].arrival_s if reqs else 0.0
+        self.closed = sc.concurrency is not None
+        self.next_client = 0  # closed loop: index of the next request a free client sends
+        if self.closed:  # arrivals happen as clients free up: from t = 0 until the last is sent
+            self.first_arrival, self.last_arrival = 0.0, math.inf
+        else:
+            self.first_arrival = reqs[0].arrival_s if reqs else 0.0
+            self.last_arrival = reqs[-1].arrival_s if reqs else 0.0
         dis = sc.disaggregation
         self.decode = _Pool(env, "decode" if dis else "replica", sc.cost, sc.scheduler, sc.replicas, sc.router,
                             sc.memo, window_s, "decode" if dis else "both")
@@ -125,6 +130,8 @@ class _Run:
             self.completed += 1
             if self.completed + self.dropped == self.total:
                 self._stop()
+            elif self.closed:
+                self._client_free()
         return on_finish
 
     def _prefilled_fn(self, pool, rep):
@@ -166,34 +173,57 @@ class _Run:
             self.done.succeed()
 
     # ------------------------------------------------------------------ processes
-    def arrivals(self):
-        env = self.env
+    def _arrive(self, seq: Seq) -> None:
+        """``seq`` arrives now: dropped if it can never fit, else routed to a front replica."""
+        self.arrived += 1
+        reason = ""
+        for pool in self.pools:
+            reason = pool.never_fits(seq)
+            if reason:
+                reason = f"{pool.name}: {reason}" if self.prefill else reason
+                break
+        if reason:
+            seq.status, seq.reason = "dropped", reason
+            self.dropped += 1
+            if self.completed + self.dropped == self.total:
+                self._stop()
+            elif self.closed:
+                self._client_free()
+            return
         front = self.front
-        work = (lambda q: q.prompt) if self.prefill else (lambda q: q.prompt + q.output)
-        pools = self.pools
+        i = front.router.assign(seq, seq.prompt if self.prefill else seq.prompt + seq.output)
+        if self.prefill:
+            seq.prefill_replica = i
+        else:
+            seq.replica = i
+        front.replicas[i].submit(seq)
+
+    def arrivals(self):
+        """Open loop: each request at its arrival time."""
+        env = self.env
         for seq in self.seqs:
             dt = seq.arrival - env.now
             if dt > 0:
                 yield env.timeout(dt)
-            self.arrived += 1
-            reason = ""
-            for pool in pools:
-                reason = pool.never_fits(seq)
-                if reason:
-                    reason = f"{pool.name}: {reason}" if self.prefill else reason
-                    break
-            if reason:
-                seq.status, seq.reason = "dropped", reason
-                self.dropped += 1
-                if self.completed + self.dropped == self.total:
-                    self._stop()
-                continue
-            i = front.router.assign(seq, work(seq))
-            if self.prefill:
-                seq.prefill_replica = i
-            else:
-                seq.replica = i
-            front.replicas[i].submit(seq)
+            self._arrive(seq)
+
+    def _send_next(self, _ev=None) -> None:
+        """Closed loop: a free client sends the next request (its arrival is now)."""
+        if self.next_client < self.total:
+            seq = self.seqs[self.next_client]
+            self.next_client += 1
+            seq.arrival = self.env.now
+            self._arrive(seq)
+
+    def _client_free(self) -> None:
+        """Closed loop: a client got its answer (or a refusal); it thinks, then sends its next request."""
+        self.env.timeout(self.sc.think_time_s).callbacks.append(self._send_next)
+
+    def clients(self):
+        """Closed loop: ``concurrency`` clients start together at t = 0."""
+        yield self.env.timeout(0)
+        for _ in range(min(self.sc.concurrency, self.total)):
+            self._send_next()
 
     def _counts(self) -> tuple[int, int]:
         waiting = running = 0
@@ -220,7 +250,7 @@ class _Run:
                 self.progress(self.completed + self.dropped, self.total)
             reason = ""
             k = len(samples) - 1
-            if now <= self.last_arrival + w and k >= 2:
+            if not self.closed and now <= self.last_arrival + w and k >= 2:  # a closed loop cannot outgrow N
                 half = samples[k // 2]
                 arrivals = self.arrived - half[1]
                 growth = waiting - half[4]
@@ -244,7 +274,7 @@ class _Run:
 
     def run(self) -> None:
         env = self.env
-        env.process(self.arrivals())
+        env.process(self.clients() if self.closed else self.arrivals())
         env.process(self.monitor())
         if self.total == 0:
             return
@@ -332,29 +362,69 @@ def _check_feasible(sc: Scenario, reqs) -> str:
     return ""
 
 
+def _lone_latency(sc: Scenario, reqs) -> float:
+    """End-to-end latency of an average request alone (s)."""
+    memo = MemoizedStepCost(sc.cost, 64, 4096)
+    p = max(1, round(sum(q.prompt_tokens for q in reqs) / len(reqs)))
+    o = max(1, round(sum(q.output_tokens for q in reqs) / len(reqs)))
+    return unloaded_ttft(memo, sc.scheduler, p) + (o - 1) * unloaded_tpot(memo, p + o // 2)
+
+
+def _expected_span(sc: Scenario, reqs) -> float:
+    """Rough length of the run (s): the arrival span (open loop) or the requests one client would run
+    back to back, over the clients (closed loop), and at least one lone request."""
+    if not reqs:
+        return 0.0
+    lone = _lone_latency(sc, reqs)
+    if sc.concurrency is not None:
+        return max(lone, -(-len(reqs) // sc.concurrency) * (lone + sc.think_time_s))
+    return max(reqs[-1].arrival_s - reqs[0].arrival_s, lone)
+
+
 def _default_window(sc: Scenario, reqs) -> float:
     if sc.window_s is not None:
         return float(sc.window_s)
-    span = reqs[-1].arrival_s - reqs[0].arrival_s if reqs else 0.0
-    if reqs:
-        memo = MemoizedStepCost(sc.cost, 64, 4096)
-        p = max(1, round(sum(q.prompt_tokens for q in reqs) / len(reqs)))
-        o = max(1, round(sum(q.output_tokens for q in reqs) / len(reqs)))
-        lone = unloaded_ttft(memo, sc.scheduler, p) + (o - 1) * unloaded_tpot(memo, p + o // 2)
-        span = max(span, lone)
+    span = _expected_span(sc, reqs)
     return span / 200 if span > 0 else 1.0
 
 
-def simulate(scenario: Scenario, progress: ProgressCallback | None = None) -> ServingResult:
+def _check_size(sc: Scenario, max_requests: int) -> None:
+    """Refuse, before generating anything, a run too large to finish (see the limits in
+    :mod:`genz.serving.config`)."""
+    n = len(sc.trace) if sc.trace is not None else sc.workload.num_requests
+    if n > max_requests:
+        where = "trace" if sc.trace is not None else "workload.num_requests"
+        raise ValueError(f"{where}: {n:,} requests is above the limit of {max_requests:,} per run; pass "
+                         "max_requests (genz simulate --max-requests) to raise it")
+
+
+def _check_clock(sc: Scenario, reqs) -> None:
+    if reqs and reqs[-1].arrival_s > MAX_ARRIVAL_S:
+        raise ValueError(f"trace: an arrival at {reqs[-1].arrival_s:.3g} s is beyond {MAX_ARRIVAL_S:g} s (~32 years), "
+                         "where the simulated clock could no longer resolve a step; is the rate (or the time unit) "
+                         "right?")
+    if sc.window_s is not None and reqs:
+        est = _expected_span(sc, reqs)
+        if est / sc.window_s > MAX_WINDOWS:
+            raise ValueError(f"window_s: {sc.window_s:g} s would cut a run of about {est:.3g} s into more than "
+                             f"{MAX_WINDOWS:,} windows; give window_s >= {est / MAX_WINDOWS:.3g} or leave it out")
+
+
+def simulate(scenario: Scenario, progress: ProgressCallback | None = None,
+             max_requests: int = MAX_REQUESTS) -> ServingResult:
     """Run a serving scenario; see :class:`~genz.serving.config.Scenario` and
     :class:`~genz.serving.results.ServingResult`.
 
     Raises ``ValueError`` naming the field for a malformed scenario. An impossible one (the model
     does not fit, or an SLO below a lone request's latency) returns a result with ``feasible=False``
-    and the reason, without simulating. ``progress(done, total)`` is called once per window.
+    and the reason, without simulating. ``progress(done, total)`` is called once per window. Runs above
+    ``max_requests`` requests, a ``window_s`` cutting the run into more than a million windows, or
+    arrivals beyond 1e9 s are refused with a ``ValueError`` before any work.
     """
     scenario.validate()
+    _check_size(scenario, max_requests)
     reqs = scenario.requests()
+    _check_clock(scenario, reqs)
     reason = _check_feasible(scenario, reqs)
     if reason:
         return _infeasible(scenario, reqs, reason)

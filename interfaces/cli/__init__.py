@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("serving_cmds", "simulate"),
     "tune": ("optimizer_cmds", "tune"), "plan": ("optimizer_cmds", "plan"), "place": ("optimizer_cmds", "place"),
     "report": ("report_cmds", "report"), "dashboard": ("report_cmds", "dashboard"), "doctor": ("report_cmds", "doctor"),
+    "recommend": ("recommend_cmds", "recommend"),
     "calibrate": ("validation_cmds", "calibrate"), "validate": ("validation_cmds", "validate"),
 }
 

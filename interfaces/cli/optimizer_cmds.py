@@ -133,6 +133,9 @@ def _check_workers(workers):
 @click.option("--rate", type=float, default=None,
               help="Arrival rate, requests/s (Poisson). Without it the run is offline: every request at t = 0.")
 @click.option("--requests", type=int, default=200, show_default=True, help="Requests per simulated run.")
+@click.option("--confirm-requests", type=int, default=1000, show_default=True,
+              callback=in_range("confirm-requests", 0, integer=True),
+              help="Capacity objectives: requests of the run confirming each capacity found (0: none).")
 @click.option("--length-sigma", type=float, default=0.0, show_default=True,
               help="Log-normal spread of prompt and output lengths around the use case's (0 = fixed).")
 @click.option("--slo-ttft", type=float, default=None, help="TTFT objective, s (default: the use case's).")
@@ -159,6 +162,9 @@ def _check_workers(workers):
               help="Skip configurations using more GPUs (max(tp, ep) x pp x replicas).")
 @click.option("--sampler", default="tpe", show_default=True, type=click.Choice(["grid", "random", "tpe", "nsga2"]))
 @click.option("--trials", type=int, default=None, help="Trials in the study (default: the grid size for grid, else 50).")
+@click.option("--batch", type=int, default=8, show_default=True, callback=in_range("batch", 1, integer=True),
+              help="Trials asked, evaluated in parallel and told together; a seed gives the same result for "
+                   "any --workers (more workers than --batch idle).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @_workers_opt
 @_ray_opt
@@ -170,9 +176,9 @@ def _check_workers(workers):
 @click.option("--out", default=None, help="Results file (JSON, read by genz report search); trials also go to <out>.csv.")
 @click.option("--force", is_flag=True, help="Overwrite --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the results file's content).")
-def tune(model, precision, use_case, rate, requests, length_sigma, slo_ttft, slo_tpot, min_attainment, objective,
+def tune(model, precision, use_case, rate, requests, confirm_requests, length_sigma, slo_ttft, slo_tpot, min_attainment, objective,
          max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, gpu_memory_utilization, tp, pp, ep, replicas,
-         hardware, scheduler, batch_size, max_gpus, sampler, trials, seed, workers, ray_address, storage, study_name,
+         hardware, scheduler, batch_size, max_gpus, sampler, trials, batch, seed, workers, ray_address, storage, study_name,
          prices, runtime, out, force, as_json):
     """Search serving knobs for the best throughput, goodput, cost or capacity under SLOs.
 
@@ -209,9 +215,10 @@ def tune(model, precision, use_case, rate, requests, length_sigma, slo_ttft, slo
     ob = ServingObjective(model=model, precision=precision, use_case=use_case, rate_per_s=rate, num_requests=requests,
                           length_sigma=length_sigma, slo=_slo(slo_ttft, slo_tpot, use_case),
                           min_slo_attainment=min_attainment, seed=seed, runtime=runtime,
+                          confirm_requests=confirm_requests,
                           prices=_pairs(prices, "--price"))
     with progress_bar(0, "tune", enabled=not as_json) as bar:
-        res = search(space, ob, objectives=objectives, sampler=sampler, n_trials=trials, seed=seed,
+        res = search(space, ob, objectives=objectives, sampler=sampler, n_trials=trials, seed=seed, batch=batch,
                      workers=workers if workers is not None else (os.cpu_count() or 1), ray_address=ray_address,
                      storage=storage, study_name=study_name, progress=_bar_callback(bar, f"{sampler} trials"))
     payload = res.to_payload()
@@ -225,6 +232,10 @@ def tune(model, precision, use_case, rate, requests, length_sigma, slo_ttft, slo
         return
     for line in res.summary_lines():
         click.echo(line)
+    capacity = any(o.startswith("capacity") for o in objectives)
+    if rate is None and not capacity:
+        click.echo("note: offline run (no --rate): every request arrives at t = 0, so the TTFT/TPOT SLOs were not "
+                   "applied; give --rate (or --objective capacity) to search under the SLO")
     if out_path is not None:
         click.echo(f"wrote {out_path} and {csv_path} (genz report search --in {out_path} --out search.html)")
 
@@ -239,12 +250,9 @@ def _demands(workload: str):
         return parse_demand(workload)
     if not p.exists():
         raise BadInput(f"--workload: file {p} does not exist")
-    import yaml
+    from workloads.yamlfile import load_yaml
 
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise BadInput(f"--workload: {p} is not valid YAML/JSON ({exc})") from None
+    data = load_yaml(p.read_text(), f"--workload: {p}")  # JSON is YAML
     items = data.get("use_cases") if isinstance(data, dict) else data
     if not isinstance(items, list) or not items:
         raise BadInput(f"--workload: {p} needs a list 'use_cases' of {{use_case, rate_per_s, ttft_slo_s?, tpot_slo_s?}}")

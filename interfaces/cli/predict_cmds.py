@@ -71,8 +71,21 @@ def predict(model, hardware, batch, prompt, output, tp, pp, ep, dp, precision, k
     p = genz.predict(model, hardware, batch=batch, prompt=prompt, output=output, precision=precision, tp=tp, pp=pp,
                      ep=ep, dp=dp, cuda_graphs=cuda_graphs, runtime=runtime, profile=profile,
                      allow_long_context=allow_long_context)
+    hint = ""
+    if not p.fits:
+        from genz.sizing import fit_hint
+
+        hint = fit_hint(model, hardware, batch=batch, prompt=prompt, output=output, precision=precision.name, tp=tp,
+                        pp=pp, ep=ep)
     if as_json:
-        echo_json(p.to_dict())
+        echo_json(p.to_dict() | ({"fit_hint": hint} if hint else {}))
+        return
+    if not p.fits:  # no latency for a deployment that cannot run: what would fit instead
+        click.echo(f"{p.model} {p.precision} on {p.hardware} (tp {p.tp} pp {p.pp} ep {p.ep}, batch {p.batch}, "
+                   f"{p.prompt} in / {p.output} out): {p.fit_message()}")
+        click.echo(f"  weights {p.memory['weights_bytes'] / 1e9:.1f} GB, KV cache {p.memory['kv_cache_bytes'] / 1e9:.1f} "
+                   f"GB, activations {p.memory['activation_bytes'] / 1e9:.1f} GB per device")
+        click.echo(f"  {hint}")
         return
     from rich.console import Console
     from rich.table import Table

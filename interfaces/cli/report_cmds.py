@@ -33,7 +33,9 @@ def _write(kind: str, load, out: Path, as_json: bool, source: str | None, **opti
         bar.update(task, advance=1, description="building figures")
         rep = build_report(kind, payload, **options)
         bar.update(task, advance=1, description="writing page")
-        write_html(rep, out, source=source)
+        ctx = click.get_current_context()
+        shared = bool(ctx.parent and ctx.parent.params.get("shared_plotlyjs"))
+        write_html(rep, out, source=source, shared_plotlyjs=shared)
         bar.update(task, advance=1, description="done")
     summary = {"out": str(out), "kind": kind, "title": rep.title, "figures": len(rep.sections),
                "bytes": out.stat().st_size, "notes": rep.notes}
@@ -46,7 +48,9 @@ def _write(kind: str, load, out: Path, as_json: bool, source: str | None, **opti
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def report() -> None:
+@click.option("--shared-plotlyjs", is_flag=True,
+              help="Reference one plotly.min.js beside the pages instead of inlining ~4.8 MB in each.")
+def report(shared_plotlyjs) -> None:
     """Self-contained HTML report (plotly, opens offline) of a result.
 
     \b
@@ -56,6 +60,7 @@ def report() -> None:
       genz sweep --model llama-3-8b --batch 1:256:x2 --prompt 256,1024,4096 --out s.csv
       genz report sweep --in s.csv --out sweep.html --metric throughput_tok_s
       genz report auto --in results.json --out page.html      # kind read from the file
+      genz report --shared-plotlyjs predict --out a.html      # one plotly.min.js for many pages
       genz simulate --json --out-requests req.csv > sim.json
       genz report simulate --in sim.json --requests req.csv --out sim.html
 

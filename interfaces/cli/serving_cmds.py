@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from genz.serving.config import MAX_REQUESTS
 from genz.serving.registry import ROUTERS, SCHEDULERS, all_knobs
 from interfaces.cli.common import BadInput, check_writable, echo_json, progress_bar
 
@@ -29,6 +30,61 @@ def scheduler_options(f):
         else:
             f = click.option(f"--{flag}", knob.name, help=text)(f)
     return f
+
+
+def _positive_or_zero(name: str):
+    def cb(ctx, param, value):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise BadInput(f"--{name}: must be a finite number >= 0, got {value}")
+        return value
+    return cb
+
+
+def _concurrencies(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    out = []
+    for part in text.split(","):
+        try:
+            v = int(part.strip())
+        except ValueError:
+            raise BadInput(f"--concurrency: must be a positive integer or a comma-separated list of them, "
+                           f"got {text!r}") from None
+        if v < 1:
+            raise BadInput(f"--concurrency: must be >= 1, got {v}")
+        out.append(v)
+    return out
+
+
+def _curve(spec: dict, levels: list[int], max_requests: int, as_json: bool) -> None:
+    """One closed-loop run per concurrency level: the curve benchmark tools draw."""
+    import copy
+
+    from genz.serving import simulate as run_simulation
+    from genz.serving.build import build_scenario
+
+    rows = []
+    for c in levels:
+        s = copy.deepcopy(spec)
+        s["workload"]["concurrency"] = c
+        summ = run_simulation(build_scenario(s), max_requests=max_requests).summary
+        rows.append({"concurrency": c, "output_tokens_per_s": summ.output_tokens_per_s,
+                     "throughput_rps": summ.throughput_rps, "ttft_p50_s": summ.ttft_s.p50,
+                     "ttft_p99_s": summ.ttft_s.p99, "tpot_p50_s": summ.tpot_s.p50, "tpot_p99_s": summ.tpot_s.p99,
+                     "e2e_p50_s": summ.e2e_s.p50, "completed": summ.completed, "dropped": summ.dropped})
+    if as_json:
+        echo_json({"curve": rows, "inputs": spec})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"closed-loop curve: {_describe(spec)}")
+    for col in ("users", "output tok/s", "req/s", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        t.add_row(str(r["concurrency"]), f"{r['output_tokens_per_s']:,.0f}", f"{r['throughput_rps']:.2f}",
+                  _fmt_s(r["ttft_p50_s"]), _fmt_s(r["ttft_p99_s"]), _fmt_s(r["tpot_p50_s"]), _fmt_s(r["tpot_p99_s"]))
+    Console().print(t)
 
 
 def _at_least(name: str, lo: float, integer: bool = True):
@@ -55,7 +111,9 @@ _FLAG_PATHS = {
     "scheduler": ("scheduler", "kind"),
     "use_case": ("workload", "use_case"), "rate": ("workload", "rate_per_s"), "requests": ("workload", "requests"),
     "prompt": ("workload", "prompt"), "output": ("workload", "output"), "arrival": ("workload", "arrival"),
-    "cv": ("workload", "cv"), "trace": ("workload", "trace"),
+    "cv": ("workload", "cv"), "trace": ("workload", "trace"), "think_time": ("workload", "think_time_s"),
+    "concurrency": ("workload", "concurrency"), "shared_prefix": ("workload", "shared_prefix_tokens"),
+    "prefix_fraction": ("workload", "shared_prefix_fraction"), "prefix_groups": ("workload", "prefix_groups"),
     "slo_ttft": ("slo", "ttft_s"), "slo_tpot": ("slo", "tpot_s"),
     "prefill_hardware": ("disaggregation", "hardware"), "prefill_replicas": ("disaggregation", "prefill_replicas"),
     "prefill_tp": ("disaggregation", "tp"), "link": ("disaggregation", "link"),
@@ -178,7 +236,8 @@ def _print_table(spec: dict, s, wall: float) -> None:
         ("mean busy fraction of replicas", f"{100 * s.mean_utilization:.1f} %" if math.isfinite(s.mean_utilization)
          else "-"),
         ("energy", f"{s.energy_j / 3.6e6:.3f} kWh, {s.energy_per_output_token_j:.3f} J per output token"),
-        ("cost", f"${s.cost_usd:.4f}, ${s.cost_per_million_output_tokens_usd:.3f} per million output tokens"),
+        ("cost", "price unknown (no price_per_hour_usd in the hardware data)" if math.isnan(s.cost_usd) else
+         f"${s.cost_usd:.4f}, ${s.cost_per_million_output_tokens_usd:.3f} per million output tokens"),
         ("saturated", f"yes: {s.saturation_reason}" if s.saturated else "no"),
         ("wall time", f"{wall:.2f} s"),
     ]
@@ -226,11 +285,24 @@ def _print_table(spec: dict, s, wall: float) -> None:
 @click.option("--link", help="KV-transfer link: ib-ndr400, ib-hdr200, roce-400, ... [ib-ndr400].")
 @click.option("--link-count", type=int, callback=_at_least("link-count", 1),
               help="Parallel links per prefill replica, e.g. 8 NICs of a DGX [1].")
+@click.option("--concurrency", default=None,
+              help="Closed-loop clients, as benchmark tools run them (vLLM --max-concurrency): N users each send "
+                   "a request when their last one finished; a list (1,8,32,128) prints the curve.")
+@click.option("--think-time", type=float, default=None, callback=_positive_or_zero("think-time"),
+              help="Seconds a closed-loop client waits between an answer and its next request [0].")
+@click.option("--shared-prefix", type=int, default=None, callback=_at_least("shared-prefix", 1),
+              help="Tokens of a system prompt shared by --prefix-fraction of the requests (use with "
+                   "--enable-prefix-caching to reuse it).")
+@click.option("--prefix-fraction", type=float, default=None, help="Share of requests with the shared prefix [1].")
+@click.option("--prefix-groups", type=int, default=None, callback=_at_least("prefix-groups", 1),
+              help="Distinct shared prompts, drawn uniformly [1].")
+@click.option("--max-requests", type=int, default=MAX_REQUESTS, show_default=True,
+              callback=_at_least("max-requests", 1), help="Refuse runs of more requests (a guard against typos).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (SI units): summary and inputs.")
 @click.option("--out-requests", type=click.Path(dir_okay=False), help="Write the per-request frame to a CSV file.")
 @click.option("--force", is_flag=True, help="Overwrite --out-requests if it exists.")
 @click.pass_context
-def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
+def simulate(ctx, scenario_path, as_json, out_requests, force, max_requests, **flags):
     """Replay requests through replicas on a simulated clock; report latency, goodput, energy, cost.
 
     Each iteration's time and energy come from the analytical engine (as in genz predict). An
@@ -251,8 +323,12 @@ def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
 
     out_path = check_writable(out_requests, force, "--out-requests") if out_requests else None
     kv_dtype = flags.pop("kv_cache_dtype", None)
+    levels = _concurrencies(flags.pop("concurrency", None))
+    if levels is not None and len(levels) == 1:
+        flags["concurrency"] = levels[0]
     raw = load_file(scenario_path) if scenario_path else {}
-    spec = resolve(merge(raw, overrides_from_flags(flags, raw)), Path(scenario_path).parent if scenario_path else None)
+    spec = resolve(merge(raw, overrides_from_flags(flags, raw)), Path(scenario_path).parent if scenario_path else None,
+                   max_requests=max_requests)
     if kv_dtype:
         from workloads import Precision
 
@@ -261,6 +337,11 @@ def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
             spec["disaggregation"]["precision"] = Precision.parse(
                 spec["disaggregation"].get("precision") or spec["precision"]).with_kv_cache(kv_dtype).name
     problem = fit_problem(spec)
+    if levels is not None and len(levels) > 1 and not problem:
+        if out_path is not None:
+            raise BadInput("--out-requests: give one --concurrency value to write its requests")
+        _curve(spec, levels, max_requests, as_json)
+        return
     t0 = time.perf_counter()
     if problem:
         n = spec["workload"].get("requests") or 0
@@ -280,7 +361,7 @@ def simulate(ctx, scenario_path, as_json, out_requests, force, **flags):
             bar.update(task, completed=done)
 
         try:
-            result = run_simulation(sc, progress=cb)
+            result = run_simulation(sc, progress=cb, max_requests=max_requests)
         finally:
             if task is not None:
                 bar.stop()

@@ -42,12 +42,18 @@ def _version() -> str:
         return "dev"
 
 
-def render_html(report: Report, source: str | None = None) -> str:
-    """The page as a string."""
+#: The shared copy of plotly.js written beside pages made with ``shared_plotlyjs``.
+PLOTLY_JS = "plotly.min.js"
+
+
+def render_html(report: Report, source: str | None = None, shared_plotlyjs: bool = False) -> str:
+    """The page as a string: plotly.js inlined (self-contained, ~4.8 MB), or with ``shared_plotlyjs``
+    a reference to one ``plotly.min.js`` beside the page (pages of a few hundred kB)."""
     esc = html.escape
+    script = (f"<script type='text/javascript' src='{PLOTLY_JS}'></script>" if shared_plotlyjs else
+              f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script>")
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(report.title)}</title>",
-             f"<style>{_CSS}</style>",
-             f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script></head><body>",
+             f"<style>{_CSS}</style>", script + "</head><body>",
              f"<header><h1>{esc(report.title)}</h1>"]
     if report.subtitle:
         parts.append(f"<p>{esc(report.subtitle)}</p>")
@@ -70,13 +76,19 @@ def render_html(report: Report, source: str | None = None) -> str:
                      f"{df.to_html(index=False, classes='data', border=0, float_format=lambda v: f'{v:.4g}')}</section>")
     made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     src = f" from {esc(source)}" if source else ""
+    tail = (f"Opens offline with {PLOTLY_JS} beside it." if shared_plotlyjs else "Self-contained: opens offline.")
     parts.append(f"</main><footer>genz-sim {esc(_version())}, {report.kind} report{src}, {made}. "
-                 "Self-contained: opens offline.</footer></body></html>")
+                 f"{tail}</footer></body></html>")
     return "".join(parts)
 
 
-def write_html(report: Report, path: str | Path, source: str | None = None) -> Path:
-    """Write the page; returns its path."""
+def write_html(report: Report, path: str | Path, source: str | None = None, shared_plotlyjs: bool = False) -> Path:
+    """Write the page (and, with ``shared_plotlyjs``, plotly.min.js beside it unless an identical copy
+    is there); returns its path."""
     p = Path(path)
-    atomic_write_text(p, render_html(report, source))
+    if shared_plotlyjs:
+        js, lib = p.parent / PLOTLY_JS, plotly.offline.get_plotlyjs()
+        if not js.exists() or js.read_text() != lib:
+            atomic_write_text(js, lib)
+    atomic_write_text(p, render_html(report, source, shared_plotlyjs))
     return p

@@ -112,7 +112,7 @@ def build(payload: dict) -> Report:
             ("TPOT p50 / p99", f"{fmt_time(_pct(s, 'tpot_s', 'p50'))} / {fmt_time(_pct(s, 'tpot_s', 'p99'))}"),
             ("mean utilization", fmt_pct(s.get("mean_utilization"))),
             ("energy per output token", f"{s.get('energy_per_output_token_j', math.nan):.3g} J"),
-            ("cost per M output tokens", f"${s.get('cost_per_million_output_tokens_usd', math.nan):.3g}"),
+            ("cost per M output tokens", _usd(s.get("cost_per_million_output_tokens_usd"))),
         ]
         if s.get("saturated"):
             rep.notes.append(f"The run saturated: {s.get('saturation_reason') or 'queues kept growing'}.")
@@ -140,3 +140,10 @@ def build(payload: dict) -> Report:
         sc = pd.DataFrame([(k, str(v)) for k, v in payload["scenario"].items()], columns=["input", "value"])
         rep.tables.append(("Scenario", sc))
     return rep
+
+
+def _usd(v) -> str:
+    """Dollars, or "price unknown" where the hardware has no price (NaN / null in the results file)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "price unknown"
+    return f"${v:.3g}"

@@ -40,9 +40,22 @@ class SimulationSettings:
     prefill_bucket: int = 64
     context_bucket: int = 1024
 
+    def __post_init__(self) -> None:
+        for name in ("num_requests", "confirm_requests", "prefill_bucket", "context_bucket"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name}: must be an integer >= 1, got {v!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed: must be an integer >= 0, got {self.seed!r}")
+        if not (isinstance(self.rel_tol, int | float) and 0 < self.rel_tol < 1):
+            raise ValueError(f"rel_tol: must be in (0, 1), got {self.rel_tol!r}")
+
     def objective(self, demand: Demand, num_requests: int | None = None) -> ServingObjective:
+        """The capacity-finding objective of ``demand`` (``num_requests`` per run; default: the
+        bisection's ``num_requests``)."""
         return ServingObjective(model=self.model, precision=self.precision, use_case=demand.use_case,
-                                num_requests=num_requests or self.num_requests, slo=demand.slo,
+                                num_requests=self.num_requests if num_requests is None else num_requests,
+                                slo=demand.slo,
                                 min_slo_attainment=self.min_slo_attainment, seed=self.seed, runtime=self.runtime,
                                 length_sigma=self.length_sigma,
                                 memo=MemoConfig(self.prefill_bucket, self.context_bucket), find_capacity=True,

@@ -11,7 +11,9 @@ measures the most the configuration can push through. SLOs constrain only runs w
 offline run queueing alone breaks any TTFT objective).
 
 With ``find_capacity`` (set by the search when an objective is ``capacity``) each evaluation finds
-the highest Poisson rate the configuration sustains within the SLO (:mod:`optimizers.search.rates`).
+the highest Poisson rate the configuration sustains within the SLO (:mod:`optimizers.search.rates`)
+with short runs, then, with ``confirm_requests``, confirms it with one long run (stepping down until
+one holds), as ``genz plan`` does; the metrics say whether and with what SLO attainment.
 
 A configuration is *feasible* when the model fits, no request is dropped, and, with a rate, the run
 keeps up (not saturated) and at least ``min_slo_attainment`` of the requests meet the SLO.
@@ -22,11 +24,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from genz.parallel import devices_per_replica
 from genz.serving import SLO, MemoConfig, Scenario, simulate
 from genz.serving.build import build_scenario
+from genz.serving.config import MAX_REQUESTS
 from genz.serving.registry import scheduler_knobs
 from genz.serving.scenario_file import resolve
 from hwmodels.device import price_of
@@ -142,6 +145,7 @@ class ServingObjective:
     prices: tuple[tuple[str, float], ...] = ()
     find_capacity: bool = False
     capacity_rel_tol: float = 0.05
+    confirm_requests: int = 0
 
     def __post_init__(self) -> None:
         uc = get_use_case(self.use_case) if isinstance(self.use_case, str) else self.use_case
@@ -157,6 +161,13 @@ class ServingObjective:
             raise ValueError(f"rate_per_s must be a finite number > 0 or None (offline), got {self.rate_per_s!r}")
         if isinstance(self.num_requests, bool) or not isinstance(self.num_requests, int) or self.num_requests < 1:
             raise ValueError(f"num_requests must be an integer >= 1, got {self.num_requests!r}")
+        if isinstance(self.confirm_requests, bool) or not isinstance(self.confirm_requests, int) \
+                or not 0 <= self.confirm_requests <= MAX_REQUESTS:
+            raise ValueError(f"confirm_requests must be an integer in [0, {MAX_REQUESTS:,}] (0: no confirming run), "
+                             f"got {self.confirm_requests!r}")
+        if self.num_requests > MAX_REQUESTS:
+            raise ValueError(f"num_requests: {self.num_requests:,} is above the limit of {MAX_REQUESTS:,} requests per "
+                             "simulated run (each trial runs at least one)")
         if not (0 <= self.min_slo_attainment <= 1):
             raise ValueError(f"min_slo_attainment must be in [0, 1], got {self.min_slo_attainment!r}")
         if self.slo is not None:
@@ -253,11 +264,34 @@ class ServingObjective:
         rs = max_rate(lambda r: self.evaluate_at(config, r), start, upper=offline["metrics"]["throughput_rps"],
                       rel_tol=self.capacity_rel_tol)
         ev = dict(rs.evaluation)
-        m = {**ev["metrics"], "capacity_rps": rs.rate, "capacity_rps_per_gpu": rs.rate / gpus,
-             "offline_throughput_rps": offline["metrics"]["throughput_rps"], "capacity_evaluations": rs.evaluations + 1}
-        feasible = rs.rate > 0
-        return {"feasible": feasible, "reason": "" if feasible else rs.reason, "structural": bool(ev.get("structural")),
+        rate, evaluations, confirm = rs.rate, rs.evaluations + 1, {}
+        if self.confirm_requests and rate > 0:
+            rate, ev, confirm, n = self._confirm(config, rate, ev)
+            evaluations += n
+        m = {**ev["metrics"], "capacity_rps": rate, "capacity_rps_per_gpu": rate / gpus,
+             "offline_throughput_rps": offline["metrics"]["throughput_rps"], "capacity_evaluations": evaluations,
+             **confirm}
+        feasible = rate > 0
+        reason = "" if feasible else (f"capacity not confirmed by a {self.confirm_requests}-request run: {ev['reason']}"
+                                      if confirm else rs.reason)
+        return {"feasible": feasible, "reason": reason, "structural": bool(ev.get("structural")),
                 "metrics": m, "wall_s": time.perf_counter() - t0}
+
+    def _confirm(self, config: Mapping, rate: float, ev: dict) -> tuple[float, dict, dict, int]:
+        """Re-run the capacity found by the short bisection runs with ``confirm_requests`` requests (long
+        enough for the queue to settle); while that run fails, step the rate down by the bisection's
+        tolerance (at most 10 times). Returns the confirmed rate, its evaluation, the confirmation
+        metrics and the runs made."""
+        longer = replace(self, num_requests=self.confirm_requests, find_capacity=False)
+        for n in range(1, 11):
+            run = longer.evaluate_at(config, rate)
+            if run["feasible"]:
+                return rate, run, {"capacity_confirmed": True, "confirm_requests": self.confirm_requests,
+                                   "confirm_slo_attainment": run["metrics"].get("slo_attainment"),
+                                   "confirm_steps_down": n - 1}, n
+            rate *= 1 - self.capacity_rel_tol
+        return 0.0, run, {"capacity_confirmed": False, "confirm_requests": self.confirm_requests,
+                          "confirm_slo_attainment": run["metrics"].get("slo_attainment")}, 10
 
     def evaluate_at(self, config: Mapping, rate_per_s: float | None) -> dict:
         """One simulation of ``config`` at ``rate_per_s`` (None: offline). ``structural`` marks

@@ -39,6 +39,9 @@ _PLACEHOLDER = 1e18  # objective value told to Optuna for infeasible trials (wor
 Progress = Callable[[int, int], None]
 
 
+#: Trials one study may run (each is at least one serving simulation).
+MAX_TRIALS = 100_000
+
 def _optuna():
     try:
         import optuna
@@ -295,7 +298,7 @@ def _jsonable(obj):
 def search(space: SearchSpace, objective: ServingObjective, *, objectives: Sequence[str] = ("throughput",),
            sampler: str = "tpe", n_trials: int | None = None, seed: int = 0, workers: int | None = 1,
            ray_address: str | None = None, storage: str | Path | None = None, study_name: str | None = None,
-           baseline: Mapping | None = None, progress: Progress | None = None) -> SearchResult:
+           baseline: Mapping | None = None, progress: Progress | None = None, batch: int = 8) -> SearchResult:
     """Search ``space`` for the best ``objectives`` of ``objective``'s workload.
 
     ``objectives``: one name of :data:`~optimizers.search.objective.METRICS` (single objective) or
@@ -303,7 +306,9 @@ def search(space: SearchSpace, objective: ServingObjective, *, objectives: Seque
     all (a resumed study runs only the missing ones); default: the grid size for ``grid``, else
     ``min(50, space size)``. ``workers``: evaluations in parallel (1 = in this process, None = one
     per CPU); ``ray_address`` sends them to a Ray cluster instead. ``baseline``: the configuration
-    to compare with (default: :meth:`SearchSpace.baseline`, vLLM's defaults).
+    to compare with (default: :meth:`SearchSpace.baseline`, vLLM's defaults). ``batch``: trials asked
+    at a time, evaluated in parallel and told in trial order (the sampler's history, and so the
+    study for a seed, depends on ``batch`` and not on ``workers``; more workers than ``batch`` idle).
 
     >>> from optimizers.search import SearchSpace, ServingObjective, search
     >>> sp = SearchSpace(max_num_seqs=(8, 64), hardware=("h100",), max_num_batched_tokens=(2048,))
@@ -330,8 +335,13 @@ def search(space: SearchSpace, objective: ServingObjective, *, objectives: Seque
         n_trials = space.grid_size if sampler == "grid" else min(50, space.size)
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
         raise ValueError(f"n_trials must be an integer >= 1, got {n_trials!r}")
+    if n_trials > MAX_TRIALS:
+        raise ValueError(f"n_trials: {n_trials:,} is above the limit of {MAX_TRIALS:,} trials per study (each is a "
+                         "simulation); narrow the space or split the study")
     if sampler == "grid":
         n_trials = min(n_trials, space.grid_size)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
     unknown = sorted(set(baseline or {}) - set(KNOBS))
     if unknown:
         raise ValueError(f"baseline: unknown knob(s) {', '.join(unknown)}; knobs are {', '.join(KNOBS)}")
@@ -353,69 +363,62 @@ def search(space: SearchSpace, objective: ServingObjective, *, objectives: Seque
     executor = make_executor(workers, ray_address)
     evaluations = 0
     finished = 0
-    inflight: dict = {}   # handle -> key
-    waiting: dict[tuple, list] = {}  # key -> [(trial, params)]
-    first_of: dict[tuple, int] = {}
 
     def report():
         if progress is not None:
             progress(finished, to_run)
 
+    def wait_all(handles: list) -> dict:
+        """Every handle's (result, error), whatever order they finish in."""
+        left, out = list(handles), {}
+        while left:
+            for h, result, error in executor.wait(left):
+                out[h] = (result, error)
+                left.remove(h)
+        return out
+
+    def failed(error) -> dict:
+        return {"feasible": False, "reason": f"evaluation failed: {type(error).__name__}: {error}", "metrics": {},
+                "wall_s": 0.0}
+
     try:
         # the baseline goes first, so a pool starts on it while trials are asked for
         base_handle = executor.submit(objective, base_cfg)
-        base_ev = None
         asked = 0
         report()
-        while asked < to_run or inflight or waiting:
-            while asked < to_run and len(inflight) < executor.capacity:
+        while asked < to_run:
+            # a batch of ``batch`` trials is asked, evaluated (in parallel) and told in trial order, so
+            # the sampler sees the same history, and a seed gives the same study, for any worker count
+            trials_now = []
+            for _ in range(min(batch, to_run - asked)):
                 trial = study.ask()
-                params = {k: trial.suggest_categorical(k, list(getattr(space, k))) for k in KNOBS}
+                trials_now.append((trial, {k: trial.suggest_categorical(k, list(getattr(space, k))) for k in KNOBS}))
                 asked += 1
+            submitted: dict = {}
+            for trial, params in trials_now:
                 key = canonical_key(params)
+                if not config_problem(params, space.max_gpus) and key not in cache and key not in submitted:
+                    submitted[key] = (trial.number, executor.submit(objective, params))
+            results = wait_all([h for _, h in submitted.values()])
+            for key, (first, h) in submitted.items():
+                result, error = results[h]
+                cache[key] = (first, failed(error) if error is not None else result)
+                evaluations += 1
+            for trial, params in trials_now:
                 problem = config_problem(params, space.max_gpus)
                 if problem:
-                    _tell(study, trial, _record(trial.number, params, {"feasible": False, "reason": problem,
-                                                                       "metrics": {}}, objectives), directions)
-                    finished += 1
-                    report()
-                elif key in cache:
-                    num, ev = cache[key]
-                    _tell(study, trial, _record(trial.number, params, {**ev, "wall_s": 0.0}, objectives, num),
-                          directions)
-                    finished += 1
-                    report()
-                elif key in waiting:
-                    waiting[key].append((trial, params))
+                    rec = _record(trial.number, params, {"feasible": False, "reason": problem, "metrics": {}},
+                                  objectives)
                 else:
-                    waiting[key] = [(trial, params)]
-                    first_of[key] = trial.number
-                    inflight[executor.submit(objective, params)] = key
-            handles = list(inflight) + ([base_handle] if base_ev is None else [])
-            if not handles:
-                continue
-            for h, result, error in executor.wait(handles):
-                if error is not None:
-                    result = {"feasible": False, "reason": f"evaluation failed: {type(error).__name__}: {error}",
-                              "metrics": {}, "wall_s": 0.0}
-                if h is base_handle and base_ev is None:
-                    base_ev = result
-                    evaluations += 1
-                    continue
-                key = inflight.pop(h)
-                evaluations += 1
-                first = first_of[key]
-                cache[key] = (first, result)
-                for trial, params in waiting.pop(key):
-                    dup = None if trial.number == first else first
-                    _tell(study, trial, _record(trial.number, params, result, objectives, dup), directions)
-                    finished += 1
-                    report()
-        if base_ev is None:
-            (_, base_ev, err), = executor.wait([base_handle])
-            evaluations += 1
-            if err is not None:
-                base_ev = {"feasible": False, "reason": f"evaluation failed: {err}", "metrics": {}, "wall_s": 0.0}
+                    num, ev = cache[canonical_key(params)]
+                    dup = None if num == trial.number else num
+                    rec = _record(trial.number, params, ev if dup is None else {**ev, "wall_s": 0.0}, objectives, dup)
+                _tell(study, trial, rec, directions)
+                finished += 1
+                report()
+        (base_result, base_error), = wait_all([base_handle]).values()
+        base_ev = failed(base_error) if base_error is not None else base_result
+        evaluations += 1
     finally:
         executor.close()
 
