@@ -13,6 +13,7 @@ iteration costs (:mod:`~genz.serving.cost`) are separate, as in Vidur; configs a
 (200, False)
 """
 
+from genz.serving import policies  # noqa: E402,F401  (registers the policies beyond vLLM's)
 from genz.serving.config import (
     ROUTERS,
     SLO,

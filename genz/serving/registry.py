@@ -6,8 +6,9 @@ Registering it is all it takes: scenario files (``scheduler: {kind: NAME, ...kno
 --scheduler NAME`` (with a flag per knob) and ``genz tune --scheduler NAME`` read this registry.
 A router is a factory of replica-assignment objects. docs/architecture.md has the recipe.
 
->>> sorted(SCHEDULERS)[:2], sorted(ROUTERS)
-(['continuous', 'static'], ['least_outstanding_tokens', 'round_robin'])
+>>> import genz.serving  # the built-in policies register on import
+>>> sorted(SCHEDULERS), sorted(ROUTERS)
+(['continuous', 'guaranteed_no_evict', 'static'], ['least_outstanding_tokens', 'round_robin'])
 """
 
 from __future__ import annotations
