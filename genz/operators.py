@@ -26,15 +26,16 @@ from workloads import Model, Precision
 
 
 class _Rows:
-    """Accumulates rows; every per-configuration value is broadcast to (N,)."""
+    """Accumulates rows; per-configuration values (scalars or arrays of shape (N,)) are broadcast to
+    (R, N) once, when the table is made."""
+
+    _WIDE = ("kernels", "flops", "bytes_read", "bytes_written", "weight_bytes", "m", "n", "k", "coll_bytes")
 
     def __init__(self, n: int):
         self.n = n
         self.cols: dict[str, list] = {k: [] for k in (
-            "name", "op_class", "dtype", "count", "kernels", "weight_bits", "flops", "bytes_read",
-            "bytes_written", "weight_bytes", "m", "n", "k", "coll_kind", "coll_bytes", "coll_group",
-            "coll_scope", "variant")}
-        self._zero = np.zeros(n)
+            "name", "op_class", "dtype", "count", "weight_bits", "coll_kind", "coll_group", "coll_scope", "variant",
+            *self._WIDE)}
 
     def add(self, name, op_class, dtype, count, kernels, *, flops=0.0, read=0.0, write=0.0,
             weight=0.0, wbits=0.0, m=0.0, n=0.0, k=0.0, coll_kind="", coll_bytes=0.0, group=1,
@@ -49,10 +50,15 @@ class _Rows:
         c["coll_kind"].append(coll_kind)
         c["coll_group"].append(group)
         c["coll_scope"].append(scope)
-        z = self._zero
-        for key, v in (("kernels", kernels), ("flops", flops), ("bytes_read", read), ("bytes_written", write),
-                       ("weight_bytes", weight), ("m", m), ("n", n), ("k", k), ("coll_bytes", coll_bytes)):
-            c[key].append(z + v)
+        c["kernels"].append(kernels)
+        c["flops"].append(flops)
+        c["bytes_read"].append(read)
+        c["bytes_written"].append(write)
+        c["weight_bytes"].append(weight)
+        c["m"].append(m)
+        c["n"].append(n)
+        c["k"].append(k)
+        c["coll_bytes"].append(coll_bytes)
 
     def gemm(self, name, m, n, k, count, *, wbits, dtype, act_bytes, kernels, op_class="gemm") -> None:
         active = m > 0
@@ -60,17 +66,21 @@ class _Rows:
         self.add(name, op_class, dtype, count, kernels * active, flops=2.0 * m * n * k,
                  read=w + m * k * act_bytes, write=m * n * 2.0, weight=w, wbits=wbits, m=m, n=n, k=k)
 
+    def _wide(self, values: list) -> np.ndarray:
+        out = np.empty((len(values), self.n))
+        for i, v in enumerate(values):
+            out[i] = v
+        out += 0.0  # -0.0 -> 0.0, as the sum with zeros it replaces
+        return out
+
     def table(self) -> OperatorTable:
         c = self.cols
         group = np.array([np.max(g) if np.ndim(g) else g for g in c["coll_group"]], dtype=float)
+        w = {k: self._wide(c[k]) for k in self._WIDE}
         return OperatorTable(
             name=np.array(c["name"]), op_class=np.array(c["op_class"]), dtype=np.array(c["dtype"]),
-            count=np.array(c["count"]), kernels=np.array(c["kernels"]), weight_bits=np.array(c["weight_bits"]),
-            flops=np.array(c["flops"]), bytes_read=np.array(c["bytes_read"]),
-            bytes_written=np.array(c["bytes_written"]), weight_bytes=np.array(c["weight_bytes"]),
-            m=np.array(c["m"]), n=np.array(c["n"]), k=np.array(c["k"]), coll_kind=np.array(c["coll_kind"]),
-            coll_bytes=np.array(c["coll_bytes"]), coll_group=group, coll_scope=np.array(c["coll_scope"]),
-            variant=np.array(c["variant"], dtype=object),
+            count=np.array(c["count"]), weight_bits=np.array(c["weight_bits"]), coll_kind=np.array(c["coll_kind"]),
+            coll_group=group, coll_scope=np.array(c["coll_scope"]), variant=np.array(c["variant"], dtype=object), **w,
         )
 
 

@@ -25,6 +25,8 @@ from hwmodels.registry import load_device
 from workloads import Model, Precision, load_model
 
 BOUNDS = OpCosts.BOUNDS
+#: Distinct steps per operator table: small enough that the (rows x steps) arrays stay in cache.
+STEP_CHUNK = 2048
 
 
 def _check_positive(name: str, values, allow_zero: bool = False) -> np.ndarray:
@@ -87,10 +89,194 @@ def step_tables(model: Model, precision: Precision, batch, prompt, output, *, tp
                            runtime=runtime) for k in ("prefill", "decode_first", "decode_last")}
 
 
+@dataclass
+class DistinctSteps:
+    """The distinct steps of N configurations: prefills of (``pre_batch``, ``pre_prompt``) and decodes
+    of (``dec_batch``, ``dec_context``) (whole batches; arrays of shape (P,) and (D,)), and where each
+    configuration finds its prefill (``pre``) and its first and last decode step (``first``,
+    ``last``), as indices of shape (N,) or, where the layout is the plain one (P = N prefills, then
+    D = 2N decodes: N first, N last), slices. Prefill and first decode do not depend on the output
+    length, so a grid over outputs shares them."""
+
+    pre_batch: np.ndarray
+    pre_prompt: np.ndarray
+    dec_batch: np.ndarray
+    dec_context: np.ndarray
+    pre: np.ndarray | slice
+    first: np.ndarray | slice
+    last: np.ndarray | slice
+
+
+def _codes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of ``x`` and the index of each element among them."""
+    u, inv = np.unique(x, return_inverse=True)
+    return u, inv.reshape(-1)
+
+
+def distinct_steps(B: np.ndarray, S: np.ndarray, Out: np.ndarray, dedupe: bool = True) -> DistinctSteps:
+    """The steps of configurations (B, S, Out) (arrays of shape (N,)); with ``dedupe`` each distinct
+    prefill (B, S) and decode (B, context) once, else every configuration its own three steps (the
+    reference layout)."""
+    n = len(B)
+    last_ctx = S + np.maximum(Out - 2, 0)
+    if not dedupe or n <= 8:
+        return DistinctSteps(B, S, np.concatenate([B, B]), np.concatenate([S, last_ctx]),
+                             slice(0, n), slice(0, n), slice(n, 2 * n))
+    bu, bi = _codes(B)
+    su, si = _codes(S)
+    pu, pre = _codes(bi * len(su) + si)
+    cu, ci = _codes(np.concatenate([S, last_ctx]))
+    du, di = _codes(np.concatenate([bi, bi]) * len(cu) + ci)
+    return DistinctSteps(bu[pu // len(su)], su[pu % len(su)], bu[du // len(cu)], cu[du % len(cu)],
+                         pre, di[:n], di[n:])
+
+
+def grid_steps(batch, prompt, output) -> tuple[np.ndarray, np.ndarray, np.ndarray, DistinctSteps]:
+    """The full grid batch x prompt x output (``np.meshgrid(..., indexing="ij")`` order, raveled) as
+    (B, S, Out, steps), its distinct steps found from the axes (no sort over the N configurations)."""
+    b, s, o = (np.asarray(x, dtype=float).ravel() for x in (batch, prompt, output))
+    nb, ns, no = len(b), len(s), len(o)
+    B, S, Out = (a.ravel() for a in np.meshgrid(b, s, o, indexing="ij"))
+    ib = np.arange(nb)[:, None, None]
+    cu, ci = _codes(np.concatenate([s, (s[:, None] + np.maximum(o - 2, 0)[None, :]).ravel()]))
+    nc = len(cu)
+    pre = np.broadcast_to(ib * ns + np.arange(ns)[None, :, None], (nb, ns, no)).ravel()
+    first = np.broadcast_to(ib * nc + ci[:ns][None, :, None], (nb, ns, no)).ravel()
+    last = (ib * nc + ci[ns:].reshape(ns, no)[None, :, :]).ravel()
+    steps = DistinctSteps(np.repeat(b, ns), np.tile(s, nb), np.repeat(b, nc), np.tile(cu, nb), pre, first, last)
+    return B, S, Out, steps
+
+
+def _costs_in_chunks(model: Model, device: Device, precision: Precision, shape: StepShape, cuda_graphs: bool,
+                     **split) -> dict:
+    """:func:`step_costs` of ``shape``'s operator table, built and costed ``STEP_CHUNK`` columns at a time."""
+    n = len(shape)
+    if n <= STEP_CHUNK:
+        return step_costs(device, build_table(model, shape, precision, **split), cuda_graphs)
+    out: dict = {}
+    for j in range(0, n, STEP_CHUNK):
+        part = StepShape(*(getattr(shape, k)[j:j + STEP_CHUNK] for k in StepShape.__dataclass_fields__))
+        sc = step_costs(device, build_table(model, part, precision, **split), cuda_graphs)
+        for k, v in sc.items():
+            if k not in out:
+                out[k] = np.empty(v.shape[:-1] + (n,))
+            out[k][..., j:j + v.shape[-1]] = v
+    return out
+
+
 def evaluate(model: Model, device: Device, precision: Precision, batch, prompt, output, *, tp: int = 1,
              pp: int = 1, ep: int = 1, dp: int = 1, cuda_graphs: bool = True,
              runtime: Runtime | str = "vllm", gpus_per_node: int = 8) -> dict:
-    """Vectorized core of :func:`predict`: arrays of shape (N,) in, a dict of (N,) arrays out."""
+    """Vectorized core of :func:`predict`: arrays of shape (N,) in, a dict of (N,) arrays out.
+
+    Each distinct step is costed once (:func:`distinct_steps`); :func:`evaluate_reference` gives the
+    same answers the plain way."""
+    B, S, Out = np.broadcast_arrays(*(np.atleast_1d(np.asarray(x, dtype=float)) for x in (batch, prompt, output)))
+    return evaluate_steps(model, device, precision, B, S, Out, distinct_steps(B, S, Out), tp=tp, pp=pp,
+                          ep=ep, dp=dp, cuda_graphs=cuda_graphs, runtime=runtime, gpus_per_node=gpus_per_node)
+
+
+def evaluate_steps(model: Model, device: Device, precision: Precision, B: np.ndarray, S: np.ndarray,
+                   Out: np.ndarray, steps: DistinctSteps, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
+                   cuda_graphs: bool = True, runtime: Runtime | str = "vllm", gpus_per_node: int = 8) -> dict:
+    """:func:`evaluate` of configurations (B, S, Out) (float arrays of shape (N,)) whose distinct
+    steps are ``steps``: one operator table over the distinct steps, quantities of a prefill computed
+    per distinct prefill and gathered, the rest per configuration."""
+    n = len(B)
+    rt = load_runtime(runtime) if isinstance(runtime, str) else runtime
+    if runs_own_program(device):
+        rt = replace(rt, cpu={})
+    pre, first, last = steps.pre, steps.first, steps.last
+    # micro-batches (GPipe): per distinct prefill, per distinct decode and per configuration
+    pb, ps = steps.pre_batch, steps.pre_prompt
+    mb_p = np.minimum(pb, pp)
+    b_p = pb / mb_p
+    f_p = (mb_p + pp - 1) / pp
+    mb_d = np.minimum(steps.dec_batch, pp)
+    mb = np.minimum(B, pp)
+    factor = (mb + pp - 1) / pp
+    P = len(pb)
+    shape = StepShape.concat([prefill(b_p, ps), decode(steps.dec_batch / mb_d, steps.dec_context)])
+    sc = _costs_in_chunks(model, device, precision, shape, cuda_graphs, tp=tp, pp=pp, ep=ep,
+                          gpus_per_node=gpus_per_node, runtime=rt)
+    t, e = sc["time"], sc["energy"]
+    td, ed = t[P:], e[P:]
+    dev_stage = devices_per_stage(tp, ep)
+    devices = devices_per_replica(tp, pp, ep)
+    idle = device.idle_power_w * devices
+    cap = device.power_limit_w * devices
+    # per distinct prefill: the engine's CPU work per iteration (all B sequences), as much as the
+    # GPU's work does not hide; TTFT, energy, activations
+    t_pre = t[:P] * f_p
+    cpu_pre = rt.exposed_cpu(rt.cpu_seconds(pb, pb * ps), t_pre)
+    ttft_p = t_pre + cpu_pre
+    e_pre = step_energy(e[:P] * mb_p * dev_stage, ttft_p, idle, cap)
+    dpa = ep // tp if (model.is_moe and ep > tp) else 1
+    act_p = activation_bytes(model, np.maximum(b_p * ps, b_p) / dpa, b_p / dpa, tp)
+    # per configuration: decode (the average of its first and last step)
+    unit = pp == 1  # one micro-batch: factor is 1 (x * 1.0 is x)
+
+    def dec(x: np.ndarray, scaled: bool = True) -> np.ndarray:
+        """0.5 (x[first] + x[last]) (times ``factor`` when ``scaled``), for the decode part ``x`` of a
+        costed quantity."""
+        if isinstance(first, np.ndarray) and not x.any():
+            return np.zeros(n)
+        r = x[first] + x[last]
+        r *= 0.5
+        if scaled and not unit:
+            r *= factor
+        return r
+
+    def gather(x: np.ndarray) -> np.ndarray:
+        """A per-prefill quantity for every configuration."""
+        return np.zeros(n) if isinstance(pre, np.ndarray) and not x.any() else x[pre]
+
+    tpot_gpu = dec(td)
+    cpu_decode = rt.exposed_cpu(rt.cpu_seconds(B, B), tpot_gpu)
+    ttft = gather(ttft_p)
+    tpot = tpot_gpu + cpu_decode
+    e2e = ttft + (Out - 1) * tpot
+    dyn_decode = dec(ed, scaled=False) if unit else dec(ed, scaled=False) * mb
+    if dev_stage != 1:
+        dyn_decode = dyn_decode * dev_stage
+    energy = gather(e_pre) + (Out - 1) * step_energy(dyn_decode, tpot, idle, cap)
+    # memory on the most loaded device
+    w = weight_bytes_per_device(model, precision, tp, pp, ep)
+    kv = B / dpa * (S + Out) * kv_bytes_per_token(model, precision, tp, pp)
+    act = gather(act_p)
+    need = w + kv + act
+    cap_b = device.memory_bytes
+    out = {
+        "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e,
+        "throughput_tok_s": dp * B * Out / e2e, "decode_tok_s": dp * B / tpot,
+        "prefill_tok_s": gather(dp * pb * ps / ttft_p),
+        "weights_bytes": np.full(n, w), "kv_cache_bytes": kv, "activation_bytes": act, "memory_bytes": need,
+        "capacity_bytes": np.full(n, cap_b), "fits": need <= cap_b, "memory_headroom_bytes": cap_b - need,
+        "energy_j": energy * dp, "energy_per_token_j": energy / (B * Out),
+        "power_w": energy / e2e / devices, "devices": np.full(n, devices * dp),
+        "overhead_s_decode": dec(sc["overhead"][P:]) + cpu_decode,
+        "prefill_cpu_s": gather(cpu_pre), "decode_cpu_s": cpu_decode,
+    }
+    for i, cls in enumerate(OP_CLASSES):
+        x = sc["by_class"][i]
+        out[f"prefill_{cls}_s"] = gather(x[:P] * f_p)
+        out[f"decode_{cls}_s"] = dec(x[P:])
+    for i, bd in enumerate(BOUNDS):
+        x = sc["by_bound"][i]
+        if bd == "overhead":
+            out[f"prefill_{bd}_bound_s"] = gather(x[:P] * f_p + cpu_pre)
+            out[f"decode_{bd}_bound_s"] = dec(x[P:]) + cpu_decode
+        else:
+            out[f"prefill_{bd}_bound_s"] = gather(x[:P] * f_p)
+            out[f"decode_{bd}_bound_s"] = dec(x[P:])
+    return out
+
+
+def evaluate_reference(model: Model, device: Device, precision: Precision, batch, prompt, output, *, tp: int = 1,
+             pp: int = 1, ep: int = 1, dp: int = 1, cuda_graphs: bool = True,
+             runtime: Runtime | str = "vllm", gpus_per_node: int = 8) -> dict:
+    """:func:`evaluate` the plain way: every configuration's three steps in one operator table, no
+    sharing. The reference the fast paths are tested against (``tests/test_fast_paths.py``)."""
     B, S, Out = np.broadcast_arrays(*(np.atleast_1d(np.asarray(x, dtype=float)) for x in (batch, prompt, output)))
     n = len(B)
     steps = prediction_steps(B, S, Out, pp)

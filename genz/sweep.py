@@ -18,13 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genz.parallel import check_parallelism
-from genz.predict import check_device_precision, device_basis, evaluate
+from genz.predict import check_device_precision, device_basis, evaluate_steps, grid_steps
 from genz.runtime import load_runtime
 from hwmodels.registry import load_device
 from workloads import Precision, load_model
 
-#: Configurations per vectorized pass: small enough that the (rows x configs) arrays stay in cache.
-CHUNK = 2048
 #: Configurations one sweep may evaluate unless the caller raises ``max_configs``.
 MAX_CONFIGS = 10_000_000
 
@@ -85,11 +83,9 @@ def iter_sweep(models: Iterable[str], hardware: Iterable[str], *, batch: Iterabl
 
 
 def _groups(axes: dict, devices: dict, cuda_graphs: bool, rt, done: set) -> Iterator[SweepGroup]:
-    import pandas as pd
-
-    B, S, Out = np.meshgrid(np.asarray(axes["batch"], float), np.asarray(axes["prompt"], float),
-                            np.asarray(axes["output"], float), indexing="ij")
-    B, S, Out = B.ravel(), S.ravel(), Out.ravel()
+    B, S, Out, steps = grid_steps(axes["batch"], axes["prompt"], axes["output"])
+    n = len(B)
+    ints = {k: v.astype(np.int64) for k, v in (("batch", B), ("prompt", S), ("output", Out))}
     for key in sweep_groups(axes["model"], axes["hardware"], precision=axes["precision"], tp=axes["tp"],
                             pp=axes["pp"], ep=axes["ep"]):
         if key in done:
@@ -103,20 +99,33 @@ def _groups(axes: dict, devices: dict, cuda_graphs: bool, rt, done: set) -> Iter
         except ValueError as exc:
             yield SweepGroup(key, None, str(exc))
             continue
-        parts = [evaluate(model, devices[hw], pr, B[j:j + CHUNK], S[j:j + CHUNK], Out[j:j + CHUNK], tp=int(t),
-                          pp=int(p), ep=int(e), cuda_graphs=cuda_graphs, runtime=rt) for j in range(0, len(B), CHUNK)]
-        df = pd.DataFrame({k: np.concatenate([q[k] for q in parts]) for k in parts[0]})
-        df.insert(0, "output", Out.astype(int))
-        df.insert(0, "prompt", S.astype(int))
-        df.insert(0, "batch", B.astype(int))
-        for col, val in (("ep", e), ("pp", p), ("tp", t), ("precision", pr.name), ("hardware", devices[hw].name),
-                         ("model", model.name)):
-            df.insert(0, col, val)
+        res = evaluate_steps(model, devices[hw], pr, B, S, Out, steps, tp=int(t), pp=int(p), ep=int(e),
+                             cuda_graphs=cuda_graphs, runtime=rt)
         basis = device_basis(devices[hw])
-        df["profile"], df["profile_basis"] = basis["profile"], basis["profile_basis"]
+        cols = {k: _constant(v, n) for k, v in (("model", model.name), ("hardware", devices[hw].name),
+                                                ("precision", pr.name), ("tp", t), ("pp", p), ("ep", e))}
+        cols |= ints
+        cols |= res
+        cols["profile"], cols["profile_basis"] = _constant(basis["profile"], n), _constant(basis["profile_basis"], n)
         for q in ("ttft", "tpot", "energy"):
-            df[f"expected_error_{q}"] = basis["expected_error"].get(q, np.nan)
-        yield SweepGroup(key, df)
+            cols[f"expected_error_{q}"] = np.full(n, basis["expected_error"].get(q, np.nan))
+        yield SweepGroup(key, _frame(cols))
+
+
+def _constant(value, n: int):
+    """A column holding ``value`` n times: a categorical for text (one code byte per row)."""
+    import pandas as pd
+
+    if isinstance(value, str):
+        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
+    return np.full(n, value)
+
+
+def _frame(cols: dict):
+    """A DataFrame over the columns as they are (no copy into a consolidated block)."""
+    import pandas as pd
+
+    return pd.DataFrame(cols, copy=False)
 
 
 def sweep(models: Iterable[str], hardware: Iterable[str], *, progress: Callable[[int, int], None] | None = None,
@@ -137,5 +146,8 @@ def sweep(models: Iterable[str], hardware: Iterable[str], *, progress: Callable[
             frames.append(g.frame)
         if progress:
             progress(i + 1, total)
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(frames) == 1:
+        frame = frames[0]
+    else:
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return SweepResult(frame=frame, skipped=skipped, configurations=len(frame))
