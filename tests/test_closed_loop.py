@@ -104,9 +104,9 @@ def test_a100_public_sweep_shape():
 
 def test_unknown_price_is_never_zero_dollars():
     """A GPU without a price in its data file costs NaN ("price unknown"), never $0."""
-    r = CliRunner().invoke(main, ["simulate", "--hardware", "b200", "--requests", "10", "--json"])
+    r = CliRunner().invoke(main, ["simulate", "--hardware", "mi300x", "--requests", "10", "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["cost_usd"] is None or d["cost_usd"] != d["cost_usd"]  # NaN (printed null in JSON)
-    r = CliRunner().invoke(main, ["simulate", "--hardware", "b200", "--requests", "10"])
+    r = CliRunner().invoke(main, ["simulate", "--hardware", "mi300x", "--requests", "10"])
     assert "price unknown" in r.output and "$0.0000" not in r.output

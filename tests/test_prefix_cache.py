@@ -45,11 +45,15 @@ def test_concurrent_holders_share_and_a_full_prompt_still_computes_one_token():
 
 
 def test_lru_eviction_when_allocations_reuse_the_blocks():
+    """vLLM evicts cached blocks, not whole prefixes: what survives is the leading run of blocks."""
     a = Request(0, 0.0, 1024 + 16, 2, prefix_id=3, prefix_tokens=1024)   # 64 prefix blocks, released at its end
     big = Request(1, 5.0, 2800, 2)                                       # 175 blocks: > 200 - 64 free
     b = Request(2, 10.0, 1024 + 16, 2, prefix_id=3, prefix_tokens=1024)
     assert _run([a, b], cost=SMALL).summary.prefix_hit_tokens == 1024     # nothing in between: still cached
-    assert _run([a, big, b], cost=SMALL).summary.prefix_hit_tokens == 0   # the big one overwrote it
+    # the big one overwrote blocks, least recently freed first, a's tail first: its prompt (2800 tokens)
+    # needs 175 blocks where 200 - 65 are free of a's cached 65 (64 prefix + 1 own): 40 evicted (a's own
+    # block, prefix blocks 63..25), then its first decode block evicts block 24; blocks 0..23 remain
+    assert _run([a, big, b], cost=SMALL).summary.prefix_hit_tokens == 24 * 16
     small = Request(1, 5.0, 1500, 2)                                      # 94 blocks: 106 free >= 64
     assert _run([a, small, b], cost=SMALL).summary.prefix_hit_tokens == 1024
 

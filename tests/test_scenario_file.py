@@ -44,7 +44,7 @@ def run(*args):
     ({"slo": {}}, "slo: give ttft_s, tpot_s or both"),
     ({"disaggregation": {"link": "ib-xdr9000"}}, "unknown link 'ib-xdr9000'"),
     ({"disaggregation": {"prefill_replicas": 0}}, "disaggregation.prefill_replicas: must be an integer >= 1"),
-    ({"scheduler": {"kind": "static"}, "disaggregation": {}}, "scheduler.kind: must be one of continuous, guaranteed_no_evict when disagg"),
+    ({"scheduler": {"kind": "static"}, "disaggregation": {}}, "scheduler.kind: must be one of continuous, guaranteed_no_evict, sglang, trtllm when disagg"),
     ({"disaggregation": {"scheduler": {"kind": "static"}}}, "disaggregation.scheduler.kind: must be one of continuous"),
     ({"memo": {"context_bucket": 0}}, "memo.context_bucket: must be an integer >= 1"),
     ({"tp": 0}, "tp: must be an integer >= 1"),

@@ -26,17 +26,23 @@ import numpy as np
 from workloads.files import atomic_path
 
 __all__ = [
-    "ArrivalProcess", "Empirical", "FixedRateArrivals", "Fixed", "GammaArrivals", "LengthDistribution",
-    "LogNormal", "PoissonArrivals", "Request", "Uniform", "WorkloadSpec", "generate_trace", "read_trace",
-    "trace_summary", "with_shared_prefix", "write_trace",
+    "AllAtOnce", "ArrivalProcess", "Empirical", "FixedRateArrivals", "Fixed", "GammaArrivals", "LengthDistribution",
+    "LogNormal", "PoissonArrivals", "Request", "SharedPrefix", "Uniform", "WorkloadSpec", "generate_trace",
+    "output_segment", "own_segment", "read_trace", "segments", "trace_summary", "with_shared_prefix", "write_trace",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
     """One inference request: arrives at ``arrival_s`` (s), brings ``prompt_tokens``, wants ``output_tokens``.
-    Its prompt may start with ``prefix_tokens`` tokens shared with other requests of the same
-    ``prefix_id`` (a system prompt, a conversation's history; -1: none), which a prefix cache can reuse."""
+
+    Shared text is described, not spelled out. Its prompt may start with ``prefix_tokens`` tokens
+    shared with other requests of the same ``prefix_id`` (a system prompt; -1: none), or, more
+    generally, with the segments ``prefix`` lists as ``(segment id, tokens)`` (a system prompt and a
+    conversation's earlier turns); the rest of the prompt is the request's own (see
+    :func:`segments`), and a prefix cache can reuse what is shared. ``follows`` names the request this
+    one is the next turn of: it is sent when that one has finished (plus the client's think time),
+    and its ``arrival_s`` is then only a placeholder."""
 
     id: int
     arrival_s: float
@@ -44,6 +50,42 @@ class Request:
     output_tokens: int
     prefix_id: int = -1
     prefix_tokens: int = 0
+    prefix: tuple[tuple[int, int], ...] = ()
+    follows: int | None = None
+
+
+def own_segment(request_id: int) -> int:
+    """Segment id of a request's own prompt text (what follows its prefix): ``-(2 id + 1)``.
+    Ids >= 0 name shared texts such as system prompts (a ``prefix_id``)."""
+    return -(2 * request_id + 1)
+
+
+def output_segment(request_id: int) -> int:
+    """Segment id of a request's generated text: ``-(2 id + 2)`` (a later turn resends it)."""
+    return -(2 * request_id + 2)
+
+
+def segments(req: Request) -> list[tuple[int, int]]:
+    """The request's whole token sequence as segments ``(id, tokens)``: its prefix (``prefix``, or
+    ``(prefix_id, prefix_tokens)``), its own prompt text, its output. Two requests hold the same
+    first ``n`` tokens exactly when their segment lists agree up to ``n`` tokens (assumption: a
+    segment id names one text of one length).
+
+    >>> segments(Request(3, 0.0, 2100, 50, prefix=((0, 2000),)))
+    [(0, 2000), (-7, 100), (-8, 50)]
+    >>> segments(Request(3, 0.0, 2100, 50, prefix_id=0, prefix_tokens=2000))
+    [(0, 2000), (-7, 100), (-8, 50)]
+    """
+    prefix = req.prefix or (((req.prefix_id, req.prefix_tokens),) if req.prefix_id >= 0 and req.prefix_tokens else ())
+    own = req.prompt_tokens - sum(n for _, n in prefix)
+    if own < 0:
+        raise ValueError(f"request {req.id}: prefix holds {req.prompt_tokens - own} tokens, more than its "
+                         f"{req.prompt_tokens} prompt tokens")
+    out = list(prefix)
+    if own:
+        out.append((own_segment(req.id), own))
+    out.append((output_segment(req.id), req.output_tokens))
+    return out
 
 
 # --------------------------------------------------------------------------- arrival processes
@@ -92,6 +134,18 @@ class GammaArrivals:
         """``n`` gamma-distributed gaps with mean 1 / rate and the given CV (s)."""
         shape = 1.0 / self.cv**2
         return rng.gamma(shape, 1.0 / (self.rate_per_s * shape), size=n)
+
+
+@dataclass(frozen=True)
+class AllAtOnce:
+    """Every request is ready at t = 0 (``benchmark_serving --request-rate inf``): an offline batch,
+    or the request pool a closed-loop client draws from (the simulation then decides when each is sent)."""
+
+    rate_per_s: float = math.inf
+
+    def interarrivals(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` zero gaps."""
+        return np.zeros(n)
 
 
 @dataclass(frozen=True)
@@ -256,27 +310,73 @@ def _as_length(x: LengthDistribution | int, name: str) -> LengthDistribution:
     return x
 
 
+# --------------------------------------------------------------------------- shared prefixes
+@dataclass(frozen=True)
+class SharedPrefix:
+    """A system prompt of ``tokens`` tokens opening the prompt of a ``fraction`` of the requests (of
+    the conversations, with several turns), each using one of ``count`` distinct system prompts
+    (uniformly). Its tokens add to the drawn prompt length (the drawn length is the user's text)."""
+
+    tokens: int
+    fraction: float = 1.0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        _check_tokens("workload.system_prompt_tokens", self.tokens)
+        if not (isinstance(self.fraction, int | float) and 0 <= self.fraction <= 1):
+            raise ValueError(f"workload.system_prompt_fraction must be in [0, 1], got {self.fraction!r}")
+        _check_tokens("workload.system_prompts", self.count)
+
+
 # --------------------------------------------------------------------------- traces
 def generate_trace(num_requests: int, arrival: ArrivalProcess, prompt_tokens: LengthDistribution | int,
                    output_tokens: LengthDistribution | int, seed: int = 0,
-                   start_s: float = 0.0) -> list[Request]:
+                   start_s: float = 0.0, shared_prefix: SharedPrefix | None = None, turns: int = 1) -> list[Request]:
     """A seeded synthetic trace: the same arguments and seed give the same trace.
 
     Arrivals, prompt lengths and output lengths draw from independent streams of ``seed``, so
     changing one distribution leaves the others' draws unchanged (common random numbers when
     sweeping the rate). The first request arrives one gap after ``start_s``.
+
+    ``shared_prefix`` opens some prompts with a system prompt (:class:`SharedPrefix`). With
+    ``turns > 1`` the requests form conversations of ``turns`` turns (the last one may be shorter):
+    the arrival process gives each conversation's start, turn ``k + 1`` follows turn ``k`` and resends
+    its whole history (prompt and output) before the new user text, so its prompt is the history plus
+    a drawn length. Both draw from streams of their own: without them the trace is unchanged.
+
+    >>> t = generate_trace(4, FixedRateArrivals(1.0), 10, 5, shared_prefix=SharedPrefix(100), turns=2)
+    >>> [(q.prompt_tokens, q.prefix_id, q.prefix, q.follows) for q in t][:2]
+    [(110, 0, (), None), (125, -1, ((0, 100), (-1, 10), (-2, 5)), 0)]
     """
     _check_tokens("num_requests", num_requests, 0)
+    _check_tokens("turns", turns)
     prompt = _as_length(prompt_tokens, "prompt_tokens")
     output = _as_length(output_tokens, "output_tokens")
-    s_arr, s_in, s_out = np.random.SeedSequence(seed).spawn(3)
-    gaps = np.asarray(arrival.interarrivals(num_requests, np.random.default_rng(s_arr)), dtype=float)
+    s_arr, s_in, s_out, s_share = np.random.SeedSequence(seed).spawn(4)
+    sessions = -(-num_requests // turns)
+    gaps = np.asarray(arrival.interarrivals(sessions, np.random.default_rng(s_arr)), dtype=float)
     times = start_s + np.cumsum(gaps)
     p = prompt.sample(num_requests, np.random.default_rng(s_in))
     o = output.sample(num_requests, np.random.default_rng(s_out))
     if num_requests and (p.min() < 1 or o.min() < 1):
         raise ValueError("length distributions must produce token counts >= 1")
-    return [Request(i, float(t), int(a), int(b)) for i, (t, a, b) in enumerate(zip(times, p, o, strict=True))]
+    if shared_prefix is None and turns == 1:
+        return [Request(i, float(t), int(a), int(b)) for i, (t, a, b) in enumerate(zip(times, p, o, strict=True))]
+    rng = np.random.default_rng(s_share)
+    shared = np.zeros(sessions, dtype=bool) if shared_prefix is None else rng.random(sessions) < shared_prefix.fraction
+    which = np.zeros(sessions, dtype=np.int64) if shared_prefix is None else rng.integers(0, shared_prefix.count,
+                                                                                         size=sessions)
+    out: list[Request] = []
+    for i in range(num_requests):
+        s, k = divmod(i, turns)
+        if k == 0:  # a system prompt or nothing: the prefix_id form
+            sp = shared_prefix.tokens if shared[s] else 0
+            out.append(Request(i, float(times[s]), sp + int(p[i]), int(o[i]), int(which[s]) if sp else -1, sp))
+        else:  # the whole previous turn, then new text
+            prefix = tuple(segments(out[-1]))
+            out.append(Request(i, float(times[s]), sum(n for _, n in prefix) + int(p[i]), int(o[i]), prefix=prefix,
+                               follows=i - 1))
+    return out
 
 
 @dataclass(frozen=True)
@@ -287,13 +387,17 @@ class WorkloadSpec:
     arrival: ArrivalProcess
     prompt_tokens: LengthDistribution | int
     output_tokens: LengthDistribution | int = 128
+    shared_prefix: SharedPrefix | None = None
+    turns: int = 1
 
     def __post_init__(self) -> None:
         _check_tokens("workload.num_requests", self.num_requests)
+        _check_tokens("workload.turns", self.turns)
 
     def generate(self, seed: int = 0) -> list[Request]:
-        """The seeded list of requests (same seed, same trace)."""
-        return generate_trace(self.num_requests, self.arrival, self.prompt_tokens, self.output_tokens, seed)
+        """The seeded list of requests (same seed, same trace); see :func:`generate_trace`."""
+        return generate_trace(self.num_requests, self.arrival, self.prompt_tokens, self.output_tokens, seed,
+                              shared_prefix=self.shared_prefix, turns=self.turns)
 
 
 def with_shared_prefix(requests: Sequence[Request], tokens: int, fraction: float = 1.0, groups: int = 1,

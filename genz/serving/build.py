@@ -42,7 +42,14 @@ def length_distribution(d: Mapping):
 
 def workload_of(w: Mapping):
     """``(trace, None)`` for a trace file, ``(None, WorkloadSpec)`` for a generated workload."""
-    from workloads.requests import FixedRateArrivals, GammaArrivals, PoissonArrivals, WorkloadSpec, read_trace
+    from workloads.requests import (
+        FixedRateArrivals,
+        GammaArrivals,
+        PoissonArrivals,
+        SharedPrefix,
+        WorkloadSpec,
+        read_trace,
+    )
 
     if w.get("trace"):
         reqs = read_trace(w["trace"])
@@ -54,8 +61,11 @@ def workload_of(w: Mapping):
     rate = w["rate_per_s"]
     proc = {"poisson": lambda: PoissonArrivals(rate), "gamma": lambda: GammaArrivals(rate, w["cv"]),
             "fixed": lambda: FixedRateArrivals(rate)}[w["arrival"]]()
+    sp = None
+    if w.get("shared_prefix_tokens"):  # per conversation, drawn with the workload
+        sp = SharedPrefix(w["shared_prefix_tokens"], w.get("shared_prefix_fraction", 1.0), w.get("prefix_groups", 1))
     return None, WorkloadSpec(w["requests"], proc, length_distribution(w["prompt"]),
-                              length_distribution(w["output"]))
+                              length_distribution(w["output"]), shared_prefix=sp, turns=w.get("turns", 1))
 
 
 def scheduler_of(s: Mapping, prefix: str = "scheduler."):
@@ -86,12 +96,11 @@ def build_scenario(spec: Mapping, *, trace: Sequence[Request] | None = None,
     else:
         trace, workload = workload_of(spec["workload"])
     w = spec["workload"]
-    if w.get("shared_prefix_tokens"):
+    if w.get("shared_prefix_tokens") and trace is not None:  # a generated workload draws its own
         from workloads.requests import with_shared_prefix
 
-        base = trace if trace is not None else workload.generate(spec["seed"])
-        trace, workload = with_shared_prefix(base, w["shared_prefix_tokens"], w["shared_prefix_fraction"],
-                                             w["prefix_groups"], spec["seed"]), None
+        trace = with_shared_prefix(trace, w["shared_prefix_tokens"], w["shared_prefix_fraction"],
+                                   w["prefix_groups"], spec["seed"])
     reqs = trace if trace is not None else workload.generate(spec["seed"])
     n, longest = len(reqs), max((q.prompt_tokens for q in reqs), default=1)
     sched = scheduler_of(spec["scheduler"])

@@ -3,7 +3,10 @@
 Defaults follow vLLM where it has the knob: ``max_num_seqs = 256``, ``block_size = 16``,
 ``gpu_memory_utilization = 0.9`` (vLLM's engine arguments); ``max_num_batched_tokens = 8192``
 (vLLM V1's default for its OpenAI server on data-centre GPUs; assumption, it varies by version and
-GPU); ``watermark = 0.01`` (vLLM V0's block manager keeps 1 % of blocks free when admitting).
+GPU); ``watermark = 0.01`` (vLLM V0's block manager keeps 1 % of blocks free when admitting);
+``preemption_mode = recompute`` (vLLM's). ``enable_prefix_caching`` is off by default although vLLM V1
+turns it on: with no shared prefixes it changes only what a preempted sequence recomputes, and off
+keeps results comparable with earlier runs; turn it on for workloads that share prefixes.
 """
 
 from __future__ import annotations
@@ -88,13 +91,12 @@ class ContinuousBatching:
     ``chunked_prefill=True`` (vLLM V1): every iteration decodes all running sequences and fills the
     rest of ``max_num_batched_tokens`` with prompt chunks, oldest first.
 
-    ``enable_prefix_caching`` (vLLM's automatic prefix caching): a request whose prompt starts with a
-    prefix (``Request.prefix_id``) that is cached skips the prefill of its full blocks. A prefix is
-    cached while a running sequence holds it, and after its last holder leaves until LRU eviction
-    reuses its blocks. Assumptions (named): eviction is checked at admission, evicting the least
-    recently released prefixes while their blocks exceed the free blocks; a hit sequence's KV is
-    counted as its own (vLLM shares the blocks, so this counts memory conservatively); the prefill
-    that computes a prefix is not itself shortened (a miss costs what it costs today).
+    ``enable_prefix_caching`` (vLLM's automatic prefix caching, :class:`~genz.serving.prefix_cache.
+    BlockPrefixCache`): full KV blocks are identified by their tokens and all before them (the
+    request's segments: ``Request.prefix`` / ``prefix_id``, its own text, its output); an admitted
+    prompt starts after its longest run of cached leading blocks, shared blocks are held once, and
+    cached blocks nobody runs on count as free until evicted least recently freed first.
+    ``preemption_mode``: what a preempted decoding sequence does (:mod:`genz.serving.preemption`).
     """
 
     max_num_seqs: int = field(default=256, metadata={"help": "most sequences running at once"})
@@ -104,7 +106,10 @@ class ContinuousBatching:
     gpu_memory_utilization: float = field(default=0.9, metadata={"help": "fraction of device memory the engine uses"})
     watermark: float = field(default=0.01, metadata={"help": "fraction of KV blocks kept free when admitting"})
     enable_prefix_caching: bool = field(default=False, metadata={
-        "help": "reuse the KV cache of shared prompt prefixes (vLLM automatic prefix caching)"})
+        "help": "reuse cached KV blocks of shared prompt prefixes (vLLM automatic prefix caching)"})
+    preemption_mode: str = field(default="recompute", metadata={
+        "help": "what a preempted decoding sequence does: recompute | swap (KV to host memory and back)"})
+    swap_link: str = field(default="pcie5", metadata={"help": "host link swapped KV blocks cross (one per device)"})
 
     kind = "continuous"
 
@@ -125,6 +130,19 @@ class ContinuousBatching:
         _fraction(prefix, "gpu_memory_utilization", self.gpu_memory_utilization)
         ok = isinstance(self.watermark, int | float) and 0 <= self.watermark < 1
         _need(ok, f"{prefix}watermark: must be in [0, 1), got {self.watermark!r}")
+        check_preemption(prefix, self.preemption_mode, self.swap_link)
+
+
+def check_preemption(prefix: str, mode, link) -> None:
+    """``ValueError`` naming ``prefix + preemption_mode`` / ``swap_link`` when unknown."""
+    from genz.serving.preemption import preemption_mode
+    from hwmodels.spec import load_link
+
+    preemption_mode(mode, prefix)
+    try:
+        load_link(link)
+    except (ValueError, AttributeError) as exc:
+        raise ValueError(f"{prefix}swap_link: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -238,6 +256,11 @@ class MemoConfig:
         _int_at_least(prefix, "context_bucket", self.context_bucket, 1)
 
 
+def _caches(cfg) -> bool:
+    """Whether a policy config keeps a prefix cache (``enable_prefix_caching`` or ``radix_cache`` on)."""
+    return bool(getattr(cfg, "enable_prefix_caching", False) or getattr(cfg, "radix_cache", False))
+
+
 def _check_cost(name: str, cost) -> None:
     _need(callable(getattr(cost, "step", None)), f"{name} must have a step(prefill_chunks, decode_contexts) method")
     for attr in ("kv_bytes_per_token", "kv_capacity_bytes"):
@@ -258,11 +281,12 @@ class Scenario:
     ``trace`` (requests) or ``workload`` (generated with ``seed``). ``window_s`` is the width of the
     utilization / queue windows (default: the arrival span / 200).
 
-    ``concurrency`` makes the clients closed-loop, as benchmark tools run them (vLLM's
-    ``benchmark_serving --max-concurrency``, genai-perf): ``concurrency`` users each send a request,
-    wait for its last token, think ``think_time_s`` seconds and send the next; the requests' own
-    arrival times are then ignored (their lengths are used, in order). ``None``: open loop, each
-    request arrives at its ``arrival_s``.
+    Clients: open loop by default (each request is sent at its ``arrival_s``). With ``concurrency``
+    N, a closed loop as benchmark tools run it (vLLM's ``benchmark_serving --max-concurrency``,
+    genai-perf): N users each send a request, wait for its last token, think ``think_time_s`` seconds
+    and send the next (requests are taken in trace order; their ``arrival_s`` is ignored, and a
+    request's arrival becomes the moment it is sent). A request that ``follows`` another (the next
+    turn of a conversation) is sent ``think_time_s`` after that one finishes, by the same user.
     """
 
     cost: StepCostModel
@@ -316,6 +340,10 @@ class Scenario:
         t = self.think_time_s
         _need(isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and 0 <= t <= MAX_ARRIVAL_S,
               f"think_time_s: must be a finite number of seconds >= 0, got {t!r}")
+        if self.disaggregation is not None:
+            _need(not _caches(self.scheduler) and not _caches(self.disaggregation.prefill_scheduler),
+                  "scheduler.enable_prefix_caching: prefix caching is not modelled with disaggregation (turn it "
+                  "off, or serve colocated)")
 
     def requests(self) -> list[Request]:
         """The trace, sorted by arrival (generated from ``workload`` and ``seed`` if needed)."""

@@ -9,7 +9,9 @@ Token timeline of a request with ``prompt`` tokens that wants ``output`` tokens:
 * a decode iteration of a sequence with ``computed`` cached tokens passes ``computed`` as its context
   and needs KV blocks for ``computed + 1`` tokens;
 * preemption by recomputation (vLLM): the sequence's blocks are freed and it re-queues at the front;
-  its next prefill covers all ``prompt + generated`` tokens it knows and produces the next token.
+  its next prefill covers all ``prompt + generated`` tokens it knows and produces the next token
+  (less what a prefix cache still holds); preemption by swapping keeps ``computed`` and brings the
+  blocks back before the sequence runs again.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class Seq:
     __slots__ = ("id", "arrival", "prompt", "output", "generated", "tokens", "computed", "target",
                  "prefilling", "blocks", "preemptions", "prefill_tokens", "first_scheduled", "first_token",
                  "finish", "status", "reason", "replica", "prefill_replica", "transfer_s", "done", "d0", "epoch",
-                 "prefix_id", "prefix_tokens", "holds_prefix", "prefix_hit")
+                 "req", "cached", "queried", "ckeys", "shared", "reg", "swapped")
 
     def __init__(self, req: Request):
         self.id = req.id
@@ -56,7 +58,10 @@ class Seq:
         self.done = False           # left the current replica's running set
         self.d0 = 0                 # while decoding: computed = replica's decode clock - d0
         self.epoch = 0              # bumped at each preemption (invalidates scheduled finishes)
-        self.prefix_id = req.prefix_id  # shared prompt prefix (-1: none), reusable by a prefix cache
-        self.prefix_tokens = req.prefix_tokens
-        self.holds_prefix = False   # counted as a holder of its prefix on the current replica
-        self.prefix_hit = 0         # prompt tokens the prefix cache supplied (last admission)
+        self.req = req
+        self.cached = 0             # prompt tokens found in a prefix cache, over all admissions
+        self.queried = 0            # prompt tokens looked up in a prefix cache, over all admissions
+        self.ckeys: list = []       # prefix-cache entries this sequence holds (the cache's handles)
+        self.shared = 0             # of the blocks it holds, those owned by the prefix cache
+        self.reg = 0                # blocks (or segments) it has offered to the prefix cache
+        self.swapped = False        # its KV cache sits in host memory (swap preemption)

@@ -8,7 +8,7 @@ A router is a factory of replica-assignment objects. docs/architecture.md has th
 
 >>> import genz.serving  # the built-in policies register on import
 >>> sorted(SCHEDULERS), sorted(ROUTERS)
-(['continuous', 'guaranteed_no_evict', 'static'], ['least_outstanding_tokens', 'round_robin'])
+(['continuous', 'guaranteed_no_evict', 'sglang', 'static', 'trtllm'], ['least_outstanding_tokens', 'round_robin'])
 """
 
 from __future__ import annotations

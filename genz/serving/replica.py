@@ -17,8 +17,11 @@ __all__ = ["LeastOutstandingTokens", "Replica", "RoundRobin", "make_router"]
 class Replica:
     """One model instance (one or several devices) running its scheduler's iterations back to back."""
 
-    def __init__(self, env: simpy.Environment, index: int, scheduler, memo: MemoizedStepCost, window_s: float):
+    def __init__(self, env: simpy.Environment, index: int, scheduler, memo: MemoizedStepCost, window_s: float,
+                 swap_s_per_block: float = 0.0):
         self.env = env
+        self.swap_s_per_block = swap_s_per_block  # host-link time of one swapped KV block (s)
+        self.itl: dict[float, int] = {}    # iteration seconds -> decode tokens it produced (inter-token latencies)
         self.index = index
         self.scheduler = scheduler
         self.memo = memo
@@ -71,6 +74,7 @@ class Replica:
         env = self.env
         sched = self.scheduler
         cost = self.memo.cost
+        itl = self.itl
         while True:
             plan = sched.schedule(env.now)
             if plan is None:
@@ -79,10 +83,17 @@ class Replica:
                 self._sleep = None
                 continue
             dt, joules = cost(*plan)
+            if sched.swap_blocks:  # KV blocks copied to or from host memory stall this iteration
+                dt += sched.swap_blocks * self.swap_s_per_block
+                sched.swap_blocks = 0
             start = env.now
             yield env.timeout(dt)
             before = sched.tokens_out
+            dec = sched.decode_tokens
             sched.complete(env.now, start)
+            dec = sched.decode_tokens - dec
+            if dec:  # each decoding sequence's token came one iteration after its previous one
+                itl[dt] = itl.get(dt, 0) + dec
             self.energy_j += joules
             self.busy_s += dt
             self.iterations += 1

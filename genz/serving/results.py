@@ -11,9 +11,18 @@ Definitions (seconds unless stated):
   run). ``throughput_rps`` counts completed requests and ``tokens_per_s`` their prompt and output
   tokens; ``output_tokens_per_s``, energy per token and cost per million tokens count every output
   token produced (unfinished requests' too).
-* Cost = price per hour of each replica x replicas x duration, idle time included.
+* Cost = price per hour of each replica x replicas x duration, idle time included; NaN (printed
+  "price unknown") when a replica's hardware has no price, never 0.
 * ``mean_in_system`` is the time average of requests present (arrived, not completed), sampled at
-  window boundaries: an independent check of Little's law against ``throughput x mean e2e``.
+  window boundaries: an independent check of Little's law against ``throughput x mean e2e``;
+  ``peak_in_system`` the most present at once (at most the concurrency of a closed loop).
+* ``itl`` (inter-token latency, as ``benchmark_serving`` and genai-perf report it) pools the gaps
+  between consecutive output tokens of all requests: each decode iteration contributes its duration
+  once per token it produced. Left out (unlike those tools): the gap spanning a preemption, and a
+  disaggregated request's gap between its first token and its first decode step (the KV transfer).
+* ``prefix_hit_tokens``: prompt tokens a prefix cache supplied to the completed requests (over all
+  their admissions); ``prefix_hit_rate`` = those / the completed requests' prompt tokens (0 without
+  a cache). Without preemption, ``prefill_tokens + prefix_hit_tokens`` = the prompt tokens.
 """
 
 from __future__ import annotations
@@ -44,6 +53,23 @@ class Percentiles:
         p50, p90, p99 = np.percentile(a, [50, 90, 99])
         return cls(float(a.mean()), float(p50), float(p90), float(p99))
 
+    @classmethod
+    def weighted(cls, counts: dict[float, int]) -> Percentiles:
+        """Percentiles of a sample given as value -> how many times it occurs (the smallest value
+        whose cumulative share reaches the percentile, numpy's ``inverted_cdf``).
+
+        >>> p = Percentiles.weighted({0.01: 98, 0.5: 2})
+        >>> round(p.mean, 4), p.p50, p.p90, p.p99
+        (0.0198, 0.01, 0.01, 0.5)
+        """
+        if not counts:
+            return cls(math.nan, math.nan, math.nan, math.nan)
+        v = np.array(sorted(counts), dtype=float)
+        w = np.array([counts[x] for x in sorted(counts)], dtype=float)
+        cum = np.cumsum(w) / w.sum()
+        at = [float(v[min(int(np.searchsorted(cum, q - 1e-12)), len(v) - 1)]) for q in (0.5, 0.9, 0.99)]
+        return cls(float(np.dot(v, w) / w.sum()), *at)
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -60,6 +86,7 @@ class Summary:
     slo_attainment: float = math.nan
     ttft_s: Percentiles = field(default_factory=lambda: Percentiles.of([]))
     tpot_s: Percentiles = field(default_factory=lambda: Percentiles.of([]))
+    itl_s: Percentiles = field(default_factory=lambda: Percentiles.of([]))
     e2e_s: Percentiles = field(default_factory=lambda: Percentiles.of([]))
     queueing_s: Percentiles = field(default_factory=lambda: Percentiles.of([]))
     output_tokens: int = 0
@@ -69,6 +96,7 @@ class Summary:
     preemptions: int = 0
     recomputed_tokens: int = 0
     mean_in_system: float = math.nan
+    peak_in_system: int = 0
     mean_utilization: float = math.nan
     energy_j: float = 0.0
     energy_per_output_token_j: float = math.nan
@@ -126,7 +154,7 @@ def request_frame(seqs, slo) -> pd.DataFrame:
         "kv_transfer_s": [s.transfer_s for s in seqs],
         "preemptions": [s.preemptions for s in seqs],
         "recomputed_tokens": [max(0, s.prefill_tokens - s.prompt) if s.prefill_tokens else 0 for s in seqs],
-        "prefix_hit_tokens": [s.prefix_hit for s in seqs],
+        "prefix_hit_tokens": [s.cached for s in seqs],
     }, columns=[c for c in REQUEST_COLUMNS if c not in ("ttft_s", "tpot_s", "e2e_s", "queueing_s", "meets_slo")])
     f["ttft_s"] = f["first_token_s"] - f["arrival_s"]
     f["e2e_s"] = f["finish_s"] - f["arrival_s"]
@@ -144,7 +172,8 @@ def request_frame(seqs, slo) -> pd.DataFrame:
 
 def summarize(frame: pd.DataFrame, *, duration_s: float, output_tokens: int, prefill_tokens: int,
               preemptions: int, energy_j: float, cost_usd: float, mean_in_system: float,
-              mean_utilization: float, saturated: bool, saturation_reason: str, has_slo: bool) -> Summary:
+              mean_utilization: float, saturated: bool, saturation_reason: str, has_slo: bool,
+              itl: dict[float, int] | None = None, peak_in_system: int = 0) -> Summary:
     done = frame[frame["status"] == "completed"]
     n_done = len(done)
     dur = duration_s if duration_s > 0 else math.nan
@@ -162,6 +191,7 @@ def summarize(frame: pd.DataFrame, *, duration_s: float, output_tokens: int, pre
         slo_attainment=good / n_done if has_slo and n_done else math.nan,
         ttft_s=Percentiles.of(done["ttft_s"]),
         tpot_s=Percentiles.of(done["tpot_s"]),
+        itl_s=Percentiles.weighted(itl or {}),
         e2e_s=Percentiles.of(done["e2e_s"]),
         queueing_s=Percentiles.of(done["queueing_s"]),
         output_tokens=output_tokens,
@@ -171,6 +201,7 @@ def summarize(frame: pd.DataFrame, *, duration_s: float, output_tokens: int, pre
         preemptions=preemptions,
         recomputed_tokens=int(frame["recomputed_tokens"].sum()),
         mean_in_system=mean_in_system,
+        peak_in_system=peak_in_system,
         mean_utilization=mean_utilization,
         energy_j=energy_j,
         energy_per_output_token_j=energy_j / output_tokens if output_tokens else math.nan,

@@ -50,6 +50,7 @@ Schema (YAML; TOML uses the same keys as tables)::
       shared_prefix_tokens: 0        # a system prompt of this many tokens prepended to a share of the
       shared_prefix_fraction: 1.0    #   prompts (the prefix a prefix cache reuses: scheduler knob
       prefix_groups: 1               #   enable_prefix_caching); groups: distinct system prompts
+      turns: 1                       # conversations of N turns, each resending its history (rate: conversations/s)
       concurrency: null              # N closed-loop clients (benchmark tools' --max-concurrency): arrival
       think_time_s: 0                #   times are ignored, each client sends its next request after the last
     slo: {ttft_s: 0.5, tpot_s: 0.05} # default: the use case's; one alone leaves the other unbounded
@@ -83,7 +84,7 @@ from genz.serving.registry import ROUTERS, SCHEDULERS, scheduler_config, schedul
 __all__ = ["DEFAULTS", "build_scenario", "fit_problem", "load_file", "load_scenario", "merge", "resolve"]
 
 _ENGINE_KEYS = ("model", "hardware", "precision", "tp", "pp", "ep", "runtime", "cuda_graphs")
-_GENERATED = ("rate_per_s", "arrival", "cv", "prompt", "output", "length_sigma")
+_GENERATED = ("rate_per_s", "arrival", "cv", "prompt", "output", "length_sigma", "turns")
 ARRIVALS = ("poisson", "gamma", "fixed")
 
 DEFAULTS: dict = {
@@ -340,8 +341,9 @@ def _workload(raw: dict, base_dir: Path | None) -> dict:
     out: dict = {"use_case": None}
     out["concurrency"] = None if raw.get("concurrency") is None else _int("workload.concurrency", raw["concurrency"])
     out["think_time_s"] = _num("workload.think_time_s", raw.get("think_time_s", 0.0), 0.0, lo_open=False)
-    if raw.get("think_time_s") and out["concurrency"] is None:
-        _fail("workload.think_time_s", "only applies to closed-loop clients (workload.concurrency)")
+    if raw.get("think_time_s") and out["concurrency"] is None and not raw.get("turns", 1) > 1:
+        _fail("workload.think_time_s", "only applies to closed-loop clients (workload.concurrency) and to "
+                                       "conversations (workload.turns > 1)")
     out["shared_prefix_tokens"] = (0 if raw.get("shared_prefix_tokens") is None
                                    else _int("workload.shared_prefix_tokens", raw["shared_prefix_tokens"]))
     out["shared_prefix_fraction"] = _num("workload.shared_prefix_fraction", raw.get("shared_prefix_fraction", 1.0),
@@ -371,6 +373,7 @@ def _workload(raw: dict, base_dir: Path | None) -> dict:
         _fail("workload.cv", f"only applies to arrival: gamma (arrival is {out['arrival']})")
     sigma = _num("workload.length_sigma", raw.get("length_sigma", d["length_sigma"]), 0.0, lo_open=False)
     out["length_sigma"] = sigma
+    out["turns"] = _int("workload.turns", raw.get("turns", 1))
     if uc is None and (raw.get("prompt") is None or raw.get("output") is None):
         uc = get_use_case("chatbot")  # the default lengths; its SLO only when no length was given
         if raw.get("prompt") is None and raw.get("output") is None:

@@ -8,12 +8,14 @@ costs or time beyond the ``now`` they are given (Vidur's split of policy from co
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from genz.serving.config import ContinuousBatching, StaticBatching
 from genz.serving.entities import Seq, blocks_for
+from genz.serving.preemption import preemption_mode
+from genz.serving.prefix_cache import BlockPrefixCache
 from genz.serving.registry import make_scheduler, register_scheduler
 
 __all__ = ["ContinuousScheduler", "Scheduler", "StaticScheduler", "make_scheduler", "num_kv_blocks"]
@@ -94,6 +96,10 @@ class _Base:
         self.prefill_tokens = 0
         self.decode_tokens = 0
         self.preemptions = 0
+        self.cached_tokens = 0   # prompt tokens a prefix cache supplied
+        self.queried_tokens = 0  # prompt tokens looked up in a prefix cache
+        self.swap_blocks = 0     # blocks copied to or from host memory, taken by the replica each iteration
+        self.cache = None
 
     def add(self, seq: Seq) -> None:
         self.waiting.append(seq)
@@ -108,13 +114,19 @@ class ContinuousScheduler(_Base):
 
     Every iteration decodes all decoding sequences (``max_num_batched_tokens >= max_num_seqs``, as
     vLLM requires); when their new KV blocks are short, the newest running sequence is preempted (by
-    recomputation) until they fit. With chunked prefill, running prompts then get chunks oldest first
-    (preempting the newest when blocks run out, possibly themselves) and new prompts are admitted
-    oldest first while ``max_num_seqs``, the token budget and the free blocks less the watermark
-    allow. Unchunked, an iteration admitting prompts is a prefill-only batch of whole prompts; a
-    recomputation may exceed the token budget when it is alone, so a long preempted sequence is never
-    stuck. In a prefill-only replica (disaggregated) a sequence leaves when its prompt is done and
-    keeps its blocks until its KV is on the wire.
+    its preemption mode, :mod:`genz.serving.preemption`) until they fit. With chunked prefill, running
+    prompts then get chunks oldest first (preempting the newest when blocks run out, possibly
+    themselves) and new prompts are admitted oldest first while ``max_num_seqs``, the token budget
+    and the free blocks less the watermark allow. Unchunked, an iteration admitting prompts is a
+    prefill-only batch of whole prompts; a recomputation may exceed the token budget when it is
+    alone, so a long preempted sequence is never stuck. In a prefill-only replica (disaggregated) a
+    sequence leaves when its prompt is done and keeps its blocks until its KV is on the wire.
+
+    With a prefix cache (``enable_prefix_caching``, :mod:`genz.serving.prefix_cache`) an admitted prompt
+    starts after its cached prefix, and the free blocks include cached blocks nobody holds (evicted
+    when a block is needed). Subclasses change admission through ``mixed`` (prompts share iterations
+    with decodes), ``split_prompts`` (prompts may be chunked), ``reserving`` with ``_reserve`` /
+    ``_unreserve`` (an admission gate) and ``cache``.
 
     Decoding sequences are tracked in aggregate so an iteration costs O(1) plus its events: a decode
     clock ``D`` counts this replica's decode iterations, a decoding sequence's cached tokens are
@@ -127,8 +139,14 @@ class ContinuousScheduler(_Base):
         self.max_seqs = cfg.max_num_seqs
         self.budget = cfg.max_num_batched_tokens
         self.chunked = cfg.chunked_prefill
-        self.watermark = int(cfg.watermark * num_blocks)
+        self.mixed = self.chunked
+        self.split_prompts = self.chunked
+        self.watermark = int(getattr(cfg, "watermark", 0.0) * num_blocks)
         self.prefill_only = prefill_only
+        self.preemption = preemption_mode(getattr(cfg, "preemption_mode", "recompute"))
+        self.cache = BlockPrefixCache(cfg.block_size) if getattr(cfg, "enable_prefix_caching", False) else None
+        self.reserving = False
+        self.budget_knob = "max_num_batched_tokens"
         self.running: dict[Seq, None] = {}     # admission order; popitem() gives the newest
         self.prefilling: dict[Seq, None] = {}  # running sequences still in prefill, admission order
         self.D = 0                             # decode clock
@@ -139,12 +157,6 @@ class ContinuousScheduler(_Base):
         self._prefill: list[tuple[Seq, int]] = []
         self._decoding = False
         self._allocated = -1
-        # automatic prefix caching (see ContinuousBatching): holders per prefix, released prefixes LRU first
-        self.apc = bool(getattr(cfg, "enable_prefix_caching", False))
-        self.prefix_holders: dict[int, int] = {}
-        self.prefix_released: OrderedDict[int, int] = OrderedDict()
-        self.released_blocks = 0
-        self.prefix_hit_tokens = 0
 
     # ------------------------------------------------------------------ admission limits
     def never_fits(self, seq: Seq) -> str:
@@ -155,10 +167,17 @@ class ContinuousScheduler(_Base):
             what = "prompt" if self.prefill_only else "prompt + output"
             return (f"kv_cache: {what} ({need} tokens) needs {blocks_for(need, bs)} blocks, the replica has "
                     f"{self.num_blocks} ({self.watermark} kept free)")
-        if not self.chunked and seq.prompt > self.budget:
-            return (f"prompt ({seq.prompt} tokens) exceeds scheduler.max_num_batched_tokens ({self.budget}) "
+        if not self.split_prompts and seq.prompt > self.budget:
+            return (f"prompt ({seq.prompt} tokens) exceeds scheduler.{self.budget_knob} ({self.budget}) "
                     "with chunked prefill off")
         return ""
+
+    def _reserve(self, s: Seq) -> bool:
+        """Admission gate of ``reserving`` subclasses: True (and the reservation made) when ``s`` may run."""
+        return True
+
+    def _unreserve(self, s: Seq) -> None:
+        """Hand back what :meth:`_reserve` took for ``s``."""
 
     # ------------------------------------------------------------------ decoding set
     def _start_decoding(self, s: Seq) -> None:
@@ -185,67 +204,39 @@ class ContinuousScheduler(_Base):
         s.generated = s.tokens - s.prompt
         return blocks_for(s.computed, self.block_size)
 
+    def _free_seq(self, s: Seq, blocks: int) -> None:
+        """``s`` gives back the ``blocks`` it holds (to the prefix cache first, when there is one)."""
+        cache = self.cache
+        if cache is None:
+            self.free += blocks
+        else:
+            self.free += cache.offer(s, s.computed)
+            self.free += cache.release(s, blocks)
+        if self.reserving:
+            self._unreserve(s)
+
+    def _evict(self) -> None:
+        """Keep the cached-but-unused blocks within the free ones (evicting the oldest)."""
+        cache = self.cache
+        if cache.evictable > self.free:
+            cache.evict(cache.evictable - self.free)
+
     def _preempt_newest(self) -> Seq:
         victim, _ = self.running.popitem()
         if victim in self.prefilling:
             del self.prefilling[victim]
-            self.free += victim.blocks
+            blocks, decoding = victim.blocks, False
         else:
-            self.free += self._stop_decoding(victim) + (victim.d0 % self.block_size == self._allocated)
+            blocks = self._stop_decoding(victim) + (victim.d0 % self.block_size == self._allocated)
+            decoding = True
+        self._free_seq(victim, blocks)
         victim.blocks = 0
-        victim.computed = 0
-        if victim.holds_prefix:
-            self._unhold(victim)
-        victim.prefilling = True
-        victim.target = victim.tokens
+        self.preemption.preempt(self, victim, decoding)
         victim.preemptions += 1
         victim.epoch += 1
         self.preemptions += 1
         self.waiting.appendleft(victim)
         return victim
-
-    # ------------------------------------------------------------------ prefix cache
-    def _prefix_hit(self, s: Seq) -> int:
-        """Prompt tokens of ``s`` the prefix cache holds (full blocks, leaving one token to compute)."""
-        if s.prefix_id < 0:
-            return 0
-        self._evict()
-        if not (s.prefix_id in self.prefix_holders or s.prefix_id in self.prefix_released):
-            return 0
-        bs = self.block_size
-        return (min(s.prefix_tokens, s.target - 1) // bs) * bs
-
-    def _evict(self) -> None:
-        """LRU eviction: released prefixes live in free blocks; when allocations leave fewer free blocks
-        than they hold, the least recently released are overwritten."""
-        rel = self.prefix_released
-        while rel and self.released_blocks > self.free:
-            _, b = rel.popitem(last=False)
-            self.released_blocks -= b
-
-    def _hold(self, s: Seq) -> None:
-        if s.prefix_id < 0 or s.holds_prefix:
-            return
-        s.holds_prefix = True
-        pid = s.prefix_id
-        self.prefix_holders[pid] = self.prefix_holders.get(pid, 0) + 1
-        b = self.prefix_released.pop(pid, None)
-        if b is not None:
-            self.released_blocks -= b
-
-    def _unhold(self, s: Seq) -> None:
-        if not s.holds_prefix:
-            return
-        s.holds_prefix = False
-        pid = s.prefix_id
-        n = self.prefix_holders[pid] - 1
-        if n:
-            self.prefix_holders[pid] = n
-        else:
-            del self.prefix_holders[pid]
-            b = s.prefix_tokens // self.block_size
-            self.prefix_released[pid] = b
-            self.released_blocks += b
 
     def _admit(self, s: Seq, blocks: int, now: float) -> None:
         self.waiting.popleft()
@@ -255,11 +246,36 @@ class ContinuousScheduler(_Base):
         if s.first_scheduled is None:
             s.first_scheduled = now
         self.running[s] = None
-        if self.prefix_released:
+
+    def _try_prompt(self, s: Seq, budget: int, now: float) -> int:
+        """Admit the waiting prompt ``s`` with at most ``budget`` tokens in this iteration (after its
+        cached prefix); the tokens scheduled, 0 when it cannot be admitted now."""
+        cache = self.cache
+        hit = taken = 0
+        if cache is not None:
+            hit, taken, handle = cache.match(s, s.target)
+        start = hit * self.block_size
+        n = s.target - start
+        if n > budget:
+            if not self.split_prompts:
+                return 0
+            n = budget
+        need = blocks_for(start + n, self.block_size) - hit
+        if self.free - taken - need < self.watermark or (self.reserving and not self._reserve(s)):
+            return 0
+        self._admit(s, need, now)
+        if cache is not None:
+            cache.acquire(s, hit, handle)
+            self.free -= taken
+            s.blocks += hit
+            s.computed = start
+            s.cached += start
+            s.queried += s.target
+            self.cached_tokens += start
+            self.queried_tokens += s.target
             self._evict()
-        if s.prefix_hit:
-            self.prefix_hit_tokens += s.prefix_hit
-            self._hold(s)
+        self.prefilling[s] = None
+        return n
 
     # ------------------------------------------------------------------ one iteration
     def schedule(self, now: float) -> Plan | None:
@@ -267,34 +283,33 @@ class ContinuousScheduler(_Base):
         bs = self.block_size
         running = self.running
         waiting = self.waiting
+        cache = self.cache
         prefill: list[tuple[Seq, int]] = []
         self._prefill = prefill
         self._decoding = False
         self._allocated = -1  # residue whose decode blocks this iteration already took
-        # already-prefilled arrivals (disaggregated decode) join the decoding set
+        # already-prefilled arrivals (disaggregated decode) and swapped-out sequences join the decoding set
         while waiting and not waiting[0].prefilling and len(running) < self.max_seqs:
             s = waiting[0]
             need = blocks_for(s.computed, bs)
-            if self.free - need < self.watermark:
+            if self.free - need < self.watermark or (self.reserving and not self._reserve(s)):
                 break
             self._admit(s, need, now)
+            if s.swapped:
+                self.preemption.readmit(self, s, need)
             self._start_decoding(s)
-        if not self.chunked and waiting and waiting[0].prefilling and len(running) < self.max_seqs:
+            if cache is not None:
+                self._evict()
+        if not self.mixed and waiting and waiting[0].prefilling and len(running) < self.max_seqs:
             tokens = 0
             while waiting and len(running) < self.max_seqs:
                 s = waiting[0]
                 if not s.prefilling:
                     break
-                hit = self._prefix_hit(s) if self.apc and not s.computed else 0
-                n = s.target - hit
-                if tokens and tokens + n > self.budget:
+                # a prompt alone may exceed the budget (a long recomputation is never stuck)
+                n = self._try_prompt(s, self.budget - tokens if tokens else s.target, now)
+                if not n:
                     break
-                need = blocks_for(s.target, bs)
-                if self.free - need < self.watermark:
-                    break
-                s.computed = s.prefix_hit = hit
-                self._admit(s, need, now)
-                self.prefilling[s] = None
                 prefill.append((s, n))
                 tokens += n
             if prefill:
@@ -306,7 +321,7 @@ class ContinuousScheduler(_Base):
                 self._preempt_newest()
             self.free -= self.need_at[r]
             self._allocated = r
-            if self.prefix_released:
+            if cache is not None:
                 self._evict()
         n_dec = self.n_dec
         self._decoding = n_dec > 0
@@ -329,24 +344,17 @@ class ContinuousScheduler(_Base):
                 self.free -= need
                 s.blocks += need
                 budget -= n
-                if self.prefix_released:
-                    self._evict()
                 prefill.append((s, n))
-        if self.chunked:
+                if cache is not None:
+                    self._evict()
+        if self.mixed:
             while waiting and budget > 0 and len(running) < self.max_seqs:
                 s = waiting[0]
                 if not s.prefilling:
                     break
-                hit = self._prefix_hit(s) if self.apc and not s.computed else 0
-                n = s.target - hit
-                if n > budget:
-                    n = budget
-                need = blocks_for(hit + n, bs)
-                if self.free - need < self.watermark:
+                n = self._try_prompt(s, budget, now)
+                if not n:
                     break
-                s.computed = s.prefix_hit = hit
-                self._admit(s, need, now)
-                self.prefilling[s] = None
                 prefill.append((s, n))
                 budget -= n
         n_dec = self.n_dec
@@ -357,9 +365,7 @@ class ContinuousScheduler(_Base):
 
     def _finish(self, s: Seq, blocks: int, now: float) -> None:
         del self.running[s]
-        if s.holds_prefix:
-            self._unhold(s)
-        self.free += blocks
+        self._free_seq(s, blocks)
         s.blocks = 0
         s.done = True
         self.on_finish(s, now)
@@ -367,6 +373,7 @@ class ContinuousScheduler(_Base):
     def complete(self, now: float, start: float) -> None:
         """Apply the iteration that ran from ``start`` to ``now``."""
         out = 0
+        cache = self.cache
         if self._decoding:
             n_dec = self.n_dec
             self.decode_tokens += n_dec
@@ -381,12 +388,12 @@ class ContinuousScheduler(_Base):
             s.computed += n
             s.prefill_tokens += n
             self.prefill_tokens += n
+            if cache is not None:
+                self.free += cache.offer(s, s.computed)
             if s.computed != s.target:
                 continue
             del self.prefilling[s]
             s.prefilling = False
-            if self.apc and s.prefix_id >= 0:
-                self._hold(s)  # its prefix blocks are computed: cached from now on
             s.generated += 1
             s.tokens += 1
             out += 1
@@ -397,8 +404,8 @@ class ContinuousScheduler(_Base):
                 self._finish(s, s.blocks, now)
             elif self.prefill_only:
                 del self.running[s]
-                if s.holds_prefix:
-                    self._unhold(s)
+                if self.reserving:
+                    self._unreserve(s)
                 s.done = True
                 held, s.blocks = s.blocks, 0
                 self.on_prefilled(s, now, start, held)

@@ -46,6 +46,18 @@ def unloaded_tpot(memo: MemoizedStepCost, prompt: int) -> float:
     return memo.cost((), 1, prompt)[0]
 
 
+def _swap_seconds_per_block(cost, cfg) -> float:
+    """Host-link seconds to copy one KV block of a replica (swap preemption): its bytes over the
+    ``swap_link`` of each of the replica's devices (each moves its share); 0 without swapping."""
+    if getattr(cfg, "preemption_mode", "recompute") != "swap":
+        return 0.0
+    from hwmodels.spec import load_link
+
+    link = load_link(cfg.swap_link)
+    devices = getattr(cost, "devices", 1) or 1
+    return cfg.block_size * cost.kv_bytes_per_token / (link.bandwidth * devices)
+
+
 class _Pool:
     def __init__(self, env, name, cost, sched_cfg, replicas, router, memo_cfg, window_s, role):
         self.name = name
@@ -56,9 +68,10 @@ class _Pool:
         self.num_blocks = num_kv_blocks(cost, sched_cfg.block_size, sched_cfg.gpu_memory_utilization)
         self.router = make_router(router, replicas)
         self.replicas = []
+        swap_s = _swap_seconds_per_block(cost, sched_cfg)
         for i in range(replicas):
             sched = make_scheduler(sched_cfg, self.num_blocks, prefill_only=(role == "prefill"))
-            self.replicas.append(Replica(env, i, sched, self.memo, window_s))
+            self.replicas.append(Replica(env, i, sched, self.memo, window_s, swap_s))
         self.link_free_at = [0.0] * replicas
 
     def never_fits(self, seq: Seq) -> str:
@@ -73,13 +86,17 @@ class _Run:
         self.progress = progress
         self.seqs = [Seq(q) for q in reqs]
         self.total = len(self.seqs)
+        ids = {q.id for q in reqs}
+        # the next turn of each conversation, sent when its predecessor is done
+        self.follower = {s.req.follows: s for s in self.seqs if s.req.follows is not None and s.req.follows in ids}
+        self.heads = [s for s in self.seqs if s.req.follows is None or s.req.follows not in ids]
         self.closed = sc.concurrency is not None
-        self.next_client = 0  # closed loop: index of the next request a free client sends
-        if self.closed:  # arrivals happen as clients free up: from t = 0 until the last is sent
-            self.first_arrival, self.last_arrival = 0.0, math.inf
-        else:
-            self.first_arrival = reqs[0].arrival_s if reqs else 0.0
-            self.last_arrival = reqs[-1].arrival_s if reqs else 0.0
+        self.think = float(sc.think_time_s)
+        self.chained = self.closed or bool(self.follower)
+        self.next_head = 0
+        self.first_arrival = 0.0 if self.closed or not self.heads else self.heads[0].arrival
+        self.last_arrival = math.inf if self.closed or not self.heads else self.heads[-1].arrival
+        self.peak_in_system = 0
         dis = sc.disaggregation
         self.decode = _Pool(env, "decode" if dis else "replica", sc.cost, sc.scheduler, sc.replicas, sc.router,
                             sc.memo, window_s, "decode" if dis else "both")
@@ -93,7 +110,8 @@ class _Run:
         self.in_transfer = 0
         self.end_time: float | None = None
         self.saturated, self.saturation_reason = False, ""
-        self.samples: list[tuple[float, int, int, int, int, int]] = []
+        self.samples: list[tuple[float, int, int, int, int, int, float]] = []
+        self._cum = [0]  # running sums of the sampled requests in the system
         self.done = env.event()
         self._wire_hooks()
 
@@ -128,10 +146,10 @@ class _Run:
             seq.finish = now
             seq.status = "completed"
             self.completed += 1
+            if self.chained:
+                self._after(seq)
             if self.completed + self.dropped == self.total:
                 self._stop()
-            elif self.closed:
-                self._client_free()
         return on_finish
 
     def _prefilled_fn(self, pool, rep):
@@ -173,9 +191,12 @@ class _Run:
             self.done.succeed()
 
     # ------------------------------------------------------------------ processes
-    def _arrive(self, seq: Seq) -> None:
-        """``seq`` arrives now: dropped if it can never fit, else routed to a front replica."""
+    def _dispatch(self, seq: Seq) -> None:
+        """``seq`` arrives now: dropped if it can never fit, else routed to a replica of the front pool."""
         self.arrived += 1
+        in_system = self.arrived - self.completed - self.dropped
+        if in_system > self.peak_in_system:
+            self.peak_in_system = in_system
         reason = ""
         for pool in self.pools:
             reason = pool.never_fits(seq)
@@ -185,10 +206,10 @@ class _Run:
         if reason:
             seq.status, seq.reason = "dropped", reason
             self.dropped += 1
+            if self.chained:
+                self._after(seq)
             if self.completed + self.dropped == self.total:
                 self._stop()
-            elif self.closed:
-                self._client_free()
             return
         front = self.front
         i = front.router.assign(seq, seq.prompt if self.prefill else seq.prompt + seq.output)
@@ -198,40 +219,89 @@ class _Run:
             seq.replica = i
         front.replicas[i].submit(seq)
 
+    def _send(self, seq: Seq | None) -> None:
+        """A user sends ``seq`` now (``None``: the next request of the closed loop's pool, if any left)."""
+        if seq is None:
+            if self.next_head >= len(self.heads):
+                return
+            seq = self.heads[self.next_head]
+            self.next_head += 1
+        seq.arrival = self.env.now
+        self._dispatch(seq)
+
+    def _after(self, seq: Seq) -> None:
+        """``seq`` is done (completed or dropped): its user thinks, then sends the conversation's next
+        turn, or (closed loop) the next request of the pool."""
+        nxt = self.follower.get(seq.id)
+        if nxt is None and not self.closed:
+            return
+        self.env.timeout(self.think).callbacks.append(lambda _ev: self._send(nxt))
+
+    def start_clients(self) -> None:
+        """Closed loop: ``concurrency`` users each send a request at t = 0."""
+        for _ in range(min(self.sc.concurrency, len(self.heads))):
+            self._send(None)
+
     def arrivals(self):
-        """Open loop: each request at its arrival time."""
+        """Open loop: each conversation's first request at its arrival time (later turns follow
+        their predecessors)."""
         env = self.env
-        for seq in self.seqs:
+        for seq in self.heads:
             dt = seq.arrival - env.now
             if dt > 0:
                 yield env.timeout(dt)
-            self._arrive(seq)
+            self._dispatch(seq)
 
-    def _send_next(self, _ev=None) -> None:
-        """Closed loop: a free client sends the next request (its arrival is now)."""
-        if self.next_client < self.total:
-            seq = self.seqs[self.next_client]
-            self.next_client += 1
-            seq.arrival = self.env.now
-            self._arrive(seq)
-
-    def _client_free(self) -> None:
-        """Closed loop: a client got its answer (or a refusal); it thinks, then sends its next request."""
-        self.env.timeout(self.sc.think_time_s).callbacks.append(self._send_next)
-
-    def clients(self):
-        """Closed loop: ``concurrency`` clients start together at t = 0."""
-        yield self.env.timeout(0)
-        for _ in range(min(self.sc.concurrency, self.total)):
-            self._send_next()
-
-    def _counts(self) -> tuple[int, int]:
-        waiting = running = 0
+    def _counts(self) -> tuple[int, int, float]:
+        """Requests waiting and running, and the fraction of KV blocks held by running requests."""
+        waiting = running = used = blocks = 0
         for pool in self.pools:
             for rep in pool.replicas:
-                waiting += len(rep.scheduler.waiting)
-                running += len(rep.scheduler.running)
-        return waiting, running
+                sched = rep.scheduler
+                waiting += len(sched.waiting)
+                running += len(sched.running)
+                used += sched.num_blocks - sched.free
+                blocks += sched.num_blocks
+        return waiting, running, used / blocks if blocks else 0.0
+
+    def _in_system_growth(self, k: int, arrivals: int, fraction: float, min_arrivals: int) -> str:
+        """Why the requests in the system (waiting + running + in transfer) grow without bound ('' when
+        they do not). At sample ``k`` (time t), with m0..m3 their means over the quarters of (0, t]:
+        the climb from the second quarter to the last (m3 - m1, the growth over t/2 for a steady
+        climb) must exceed ``fraction`` of the arrivals over (t/2, t] and 4 standard deviations of a
+        stationary count (Poisson, from m1), and must not be slowing down as a system filling up to a
+        steady state does (m3 - m2 > (m1 - m0) / 2: linear growth keeps its pace; an exponential
+        fill-up checked at t = 4 latencies has slowed to 14 % of it), once the requests that arrived in
+        the first quarter have taken less than an eighth on average (counting the unfinished ones'
+        wait so far; early requests find the system empty, so their latency understates a loaded
+        one's), so a stable system has had time to fill up. This catches an overload the running
+        batch absorbs while nothing waits; an overload whose latency outgrows the run is left to the
+        waiting queue (once KV blocks or max_num_seqs bind) and to the confirming runs of capacity."""
+        samples, cum = self.samples, self._cum
+        a, b, c = k // 4, k // 2, (3 * k) // 4
+        if arrivals < min_arrivals or not self.completed:
+            return ""
+        m0 = (cum[a + 1] - cum[1]) / a
+        m1 = (cum[b + 1] - cum[a + 1]) / (b - a)
+        m2 = (cum[c + 1] - cum[b + 1]) / (c - b)
+        m3 = (cum[k + 1] - cum[c + 1]) / (k - c)
+        growth = m3 - m1
+        if growth <= max(fraction * arrivals, 4 * math.sqrt(2 * m1 + 1)) or m3 - m2 <= (m1 - m0) / 2:
+            return ""
+        # filled up? the requests that arrived in the first quarter must have taken (or, unfinished,
+        # been waiting) less than a quarter on average
+        now = samples[k][0]
+        early = self.heads[:samples[a][1]]
+        if not early or 2 * sum((s.finish if s.finish is not None else now) - s.arrival for s in early) / len(early) \
+                > samples[a][0] - self.first_arrival:
+            return ""
+        (t1, t2, t3, now) = samples[a][0], samples[b][0], samples[c][0], samples[k][0]
+        lo, hi = samples[b], samples[k]
+        return (f"arrivals outpace completions: the requests in the system grew from a mean of {m1:.0f} over "
+                f"({t1:.4g} s, {t2:.4g} s] to {m3:.0f} over ({t3:.4g} s, {now:.4g} s] (waiting {lo[4]} -> {hi[4]}, "
+                f"running {lo[5]} -> {hi[5]}, KV blocks used {100 * lo[6]:.0f} -> {100 * hi[6]:.0f} %), more than "
+                f"saturation.growth_fraction = {fraction} of the {arrivals} arrivals since t = {t2:.4g} s, "
+                "and not slowing down")
 
     def monitor(self):
         env = self.env
@@ -240,17 +310,19 @@ class _Run:
         if self.first_arrival > 0:
             yield env.timeout(self.first_arrival)
         samples = self.samples
+        cum = self._cum
         while True:
             yield env.timeout(w)
             now = env.now
-            waiting, running = self._counts()
+            waiting, running, kv_used = self._counts()
             in_system = self.arrived - self.completed - self.dropped
-            samples.append((now, self.arrived, self.completed + self.dropped, in_system, waiting, running))
+            samples.append((now, self.arrived, self.completed + self.dropped, in_system, waiting, running, kv_used))
+            cum.append(cum[-1] + in_system)
             if self.progress is not None:
                 self.progress(self.completed + self.dropped, self.total)
             reason = ""
             k = len(samples) - 1
-            if not self.closed and now <= self.last_arrival + w and k >= 2:  # a closed loop cannot outgrow N
+            if not self.closed and now <= self.last_arrival + w and k >= 2:  # a closed loop cannot outrun itself
                 half = samples[k // 2]
                 arrivals = self.arrived - half[1]
                 growth = waiting - half[4]
@@ -258,6 +330,8 @@ class _Run:
                     reason = (f"arrivals outpace completions: {growth} more requests waiting at t = {now:.4g} s "
                               f"than at t = {half[0]:.4g} s, over {arrivals} arrivals "
                               f"(> saturation.growth_fraction = {sat.growth_fraction})")
+                if not reason and k >= 8:
+                    reason = self._in_system_growth(k, arrivals, sat.growth_fraction, sat.min_arrivals)
             if not reason and sat.max_queue is not None and waiting > sat.max_queue:
                 reason = f"{waiting} requests waiting > saturation.max_queue = {sat.max_queue}"
             if not reason and sat.max_sim_time_s is not None and now >= sat.max_sim_time_s:
@@ -274,7 +348,10 @@ class _Run:
 
     def run(self) -> None:
         env = self.env
-        env.process(self.clients() if self.closed else self.arrivals())
+        if self.closed:
+            self.start_clients()
+        else:
+            env.process(self.arrivals())
         env.process(self.monitor())
         if self.total == 0:
             return
@@ -296,6 +373,7 @@ class _Run:
         energy = cost = 0.0
         util_rows = []
         busy_total = 0.0
+        itl: dict[float, int] = {}
         for pool in self.pools:
             idle_w = float(getattr(pool.cost, "idle_power_w", 0.0) or 0.0)
             for rep in pool.replicas:
@@ -303,6 +381,8 @@ class _Run:
                 out_tokens += s.tokens_out  # first tokens of disaggregated requests come from the prefill pool
                 prefill_tokens += s.prefill_tokens
                 preemptions += s.preemptions
+                for dt, n in rep.itl.items():
+                    itl[dt] = itl.get(dt, 0) + n
                 energy += rep.energy_j + idle_w * max(0.0, duration - rep.busy_s)
                 busy_total += rep.busy_s
                 for k, b in enumerate(rep.busy_bins):
@@ -313,14 +393,14 @@ class _Run:
         util = pd.DataFrame(util_rows, columns=["pool", "replica", "window_start_s", "window_end_s",
                                                 "busy_fraction", "output_tokens"])
         queue = pd.DataFrame(self.samples, columns=["time_s", "arrived", "done", "in_system", "waiting",
-                                                    "running"])
+                                                    "running", "kv_used_fraction"])
         mean_in_system = float(queue["in_system"].mean()) if len(queue) else math.nan
         summary = summarize(frame, duration_s=duration, output_tokens=out_tokens, prefill_tokens=prefill_tokens,
                             preemptions=preemptions, energy_j=energy, cost_usd=cost,
                             mean_in_system=mean_in_system,
                             mean_utilization=busy_total / (n_rep * duration) if duration > 0 else math.nan,
                             saturated=self.saturated, saturation_reason=self.saturation_reason,
-                            has_slo=sc.slo is not None)
+                            has_slo=sc.slo is not None, itl=itl, peak_in_system=self.peak_in_system)
         memo = {p.name: p.memo.stats() for p in self.pools}
         return ServingResult(summary, frame, util, queue, memo, sc.name)
 

@@ -133,6 +133,10 @@ def _check_workers(workers):
 @click.option("--rate", type=float, default=None,
               help="Arrival rate, requests/s (Poisson). Without it the run is offline: every request at t = 0.")
 @click.option("--requests", type=int, default=200, show_default=True, help="Requests per simulated run.")
+@click.option("--concurrency", type=int, default=None, callback=in_range("concurrency", 1, integer=True),
+              help="Closed loop of N users instead of --rate (each sends its next request when the last is done).")
+@click.option("--think-time", type=float, default=0.0, show_default=True,
+              help="Seconds a closed-loop user waits between a response and its next request.")
 @click.option("--confirm-requests", type=int, default=1000, show_default=True,
               callback=in_range("confirm-requests", 0, integer=True),
               help="Capacity objectives: requests of the run confirming each capacity found (0: none).")
@@ -176,7 +180,7 @@ def _check_workers(workers):
 @click.option("--out", default=None, help="Results file (JSON, read by genz report search); trials also go to <out>.csv.")
 @click.option("--force", is_flag=True, help="Overwrite --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the results file's content).")
-def tune(model, precision, use_case, rate, requests, confirm_requests, length_sigma, slo_ttft, slo_tpot, min_attainment, objective,
+def tune(model, precision, use_case, rate, requests, concurrency, think_time, confirm_requests, length_sigma, slo_ttft, slo_tpot, min_attainment, objective,
          max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, gpu_memory_utilization, tp, pp, ep, replicas,
          hardware, scheduler, batch_size, max_gpus, sampler, trials, batch, seed, workers, ray_address, storage, study_name,
          prices, runtime, out, force, as_json):
@@ -215,7 +219,7 @@ def tune(model, precision, use_case, rate, requests, confirm_requests, length_si
     ob = ServingObjective(model=model, precision=precision, use_case=use_case, rate_per_s=rate, num_requests=requests,
                           length_sigma=length_sigma, slo=_slo(slo_ttft, slo_tpot, use_case),
                           min_slo_attainment=min_attainment, seed=seed, runtime=runtime,
-                          confirm_requests=confirm_requests,
+                          confirm_requests=confirm_requests, concurrency=concurrency, think_time_s=think_time,
                           prices=_pairs(prices, "--price"))
     with progress_bar(0, "tune", enabled=not as_json) as bar:
         res = search(space, ob, objectives=objectives, sampler=sampler, n_trials=trials, seed=seed, batch=batch,

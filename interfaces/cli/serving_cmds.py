@@ -71,7 +71,8 @@ def _curve(spec: dict, levels: list[int], max_requests: int, as_json: bool) -> N
         rows.append({"concurrency": c, "output_tokens_per_s": summ.output_tokens_per_s,
                      "throughput_rps": summ.throughput_rps, "ttft_p50_s": summ.ttft_s.p50,
                      "ttft_p99_s": summ.ttft_s.p99, "tpot_p50_s": summ.tpot_s.p50, "tpot_p99_s": summ.tpot_s.p99,
-                     "e2e_p50_s": summ.e2e_s.p50, "completed": summ.completed, "dropped": summ.dropped})
+                     "itl_p50_s": summ.itl_s.p50, "itl_p99_s": summ.itl_s.p99, "e2e_p50_s": summ.e2e_s.p50,
+                     "peak_in_system": summ.peak_in_system, "completed": summ.completed, "dropped": summ.dropped})
     if as_json:
         echo_json({"curve": rows, "inputs": spec})
         return
@@ -79,11 +80,13 @@ def _curve(spec: dict, levels: list[int], max_requests: int, as_json: bool) -> N
     from rich.table import Table
 
     t = Table(title=f"closed-loop curve: {_describe(spec)}")
-    for col in ("users", "output tok/s", "req/s", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99"):
+    for col in ("users", "output tok/s", "req/s", "TTFT p50", "TTFT p99", "ITL p50", "ITL p99", "TPOT p50",
+                "TPOT p99"):
         t.add_column(col, justify="right")
     for r in rows:
         t.add_row(str(r["concurrency"]), f"{r['output_tokens_per_s']:,.0f}", f"{r['throughput_rps']:.2f}",
-                  _fmt_s(r["ttft_p50_s"]), _fmt_s(r["ttft_p99_s"]), _fmt_s(r["tpot_p50_s"]), _fmt_s(r["tpot_p99_s"]))
+                  _fmt_s(r["ttft_p50_s"]), _fmt_s(r["ttft_p99_s"]), _fmt_s(r["itl_p50_s"]), _fmt_s(r["itl_p99_s"]),
+                  _fmt_s(r["tpot_p50_s"]), _fmt_s(r["tpot_p99_s"]))
     Console().print(t)
 
 
@@ -114,13 +117,14 @@ _FLAG_PATHS = {
     "cv": ("workload", "cv"), "trace": ("workload", "trace"), "think_time": ("workload", "think_time_s"),
     "concurrency": ("workload", "concurrency"), "shared_prefix": ("workload", "shared_prefix_tokens"),
     "prefix_fraction": ("workload", "shared_prefix_fraction"), "prefix_groups": ("workload", "prefix_groups"),
+    "turns": ("workload", "turns"),
     "slo_ttft": ("slo", "ttft_s"), "slo_tpot": ("slo", "tpot_s"),
     "prefill_hardware": ("disaggregation", "hardware"), "prefill_replicas": ("disaggregation", "prefill_replicas"),
     "prefill_tp": ("disaggregation", "tp"), "link": ("disaggregation", "link"),
     "link_count": ("disaggregation", "link_count"),
 }
 _FLAG_PATHS.update({k: ("scheduler", k) for k in all_knobs()})  # one flag per registered policy knob
-_GENERATED_FLAGS = ("use_case", "rate", "prompt", "output", "arrival", "cv")
+_GENERATED_FLAGS = ("use_case", "rate", "prompt", "output", "arrival", "cv", "turns")
 
 
 def overrides_from_flags(flags: dict, file_raw: dict) -> dict:
@@ -193,8 +197,17 @@ def _workload_text(spec: dict) -> str:
         return {"fixed": lambda: f"{d['tokens']}", "uniform": lambda: f"U[{d['low']}, {d['high']}]",
                 "lognormal": lambda: f"lognormal(mean {d['mean']:g}, sigma {d['sigma']:g})",
                 "empirical": lambda: f"empirical({d['file']})"}[d["dist"]]()
-    return (f"{uc}{w['requests']} requests, {w['arrival']} arrivals at {w['rate_per_s']:g}/s, prompt "
-            f"{dist(w['prompt'])}, output {dist(w['output'])} tokens")
+    if w.get("concurrency") is not None:
+        load = f"closed loop of {w['concurrency']} users (think {w.get('think_time_s', 0):g} s)"
+    else:
+        load = f"{w['arrival']} arrivals at {w['rate_per_s']:g}/s"
+    text = f"{uc}{w['requests']} requests, {load}, prompt {dist(w['prompt'])}, output {dist(w['output'])} tokens"
+    if w.get("shared_prefix_tokens"):
+        text += (f", a {w['shared_prefix_tokens']}-token shared prefix on {100 * w['shared_prefix_fraction']:g} % "
+                 f"({w['prefix_groups']} distinct)")
+    if w.get("turns", 1) > 1:
+        text += f", {w['turns']}-turn conversations"
+    return text
 
 
 def _basis(spec: dict) -> dict:
@@ -230,9 +243,11 @@ def _print_table(spec: dict, s, wall: float) -> None:
     rows += [
         ("TTFT mean / p50 / p90 / p99", _pct_row(s.ttft_s)),
         ("TPOT mean / p50 / p90 / p99", _pct_row(s.tpot_s)),
+        ("ITL (all tokens) mean / p50 / p90 / p99", _pct_row(s.itl_s)),
         ("end-to-end mean / p50 / p90 / p99", _pct_row(s.e2e_s)),
         ("queueing mean / p50 / p90 / p99", _pct_row(s.queueing_s)),
         ("preemptions (recomputed tokens)", f"{s.preemptions} ({s.recomputed_tokens:,})"),
+        ("requests in the system: mean / peak", f"{s.mean_in_system:.1f} / {s.peak_in_system}"),
         ("mean busy fraction of replicas", f"{100 * s.mean_utilization:.1f} %" if math.isfinite(s.mean_utilization)
          else "-"),
         ("energy", f"{s.energy_j / 3.6e6:.3f} kWh, {s.energy_per_output_token_j:.3f} J per output token"),
@@ -241,6 +256,10 @@ def _print_table(spec: dict, s, wall: float) -> None:
         ("saturated", f"yes: {s.saturation_reason}" if s.saturated else "no"),
         ("wall time", f"{wall:.2f} s"),
     ]
+    sc = spec["scheduler"]
+    if sc.get("enable_prefix_caching") or sc.get("radix_cache"):
+        rows.insert(-4, ("prefix cache: hit rate (prompt tokens reused)",
+                         f"{100 * s.prefix_hit_rate:.1f} % ({s.prefix_hit_tokens:,})"))
     for k, v in rows:
         t.add_row(k, v)
     Console().print(t)
@@ -296,6 +315,8 @@ def _print_table(spec: dict, s, wall: float) -> None:
 @click.option("--prefix-fraction", type=float, default=None, help="Share of requests with the shared prefix [1].")
 @click.option("--prefix-groups", type=int, default=None, callback=_at_least("prefix-groups", 1),
               help="Distinct shared prompts, drawn uniformly [1].")
+@click.option("--turns", type=int, callback=_at_least("turns", 1),
+              help="Conversations of N turns, each resending its history (--rate counts conversations) [1].")
 @click.option("--max-requests", type=int, default=MAX_REQUESTS, show_default=True,
               callback=_at_least("max-requests", 1), help="Refuse runs of more requests (a guard against typos).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (SI units): summary and inputs.")

@@ -15,6 +15,9 @@ the highest Poisson rate the configuration sustains within the SLO (:mod:`optimi
 with short runs, then, with ``confirm_requests``, confirms it with one long run (stepping down until
 one holds), as ``genz plan`` does; the metrics say whether and with what SLO attainment.
 
+With ``concurrency`` the clients are a closed loop of that many users (``think_time_s`` between a
+response and the next request), as benchmark tools run; the SLO then applies as with a rate.
+
 A configuration is *feasible* when the model fits, no request is dropped, and, with a rate, the run
 keeps up (not saturated) and at least ``min_slo_attainment`` of the requests meet the SLO.
 """
@@ -146,6 +149,8 @@ class ServingObjective:
     find_capacity: bool = False
     capacity_rel_tol: float = 0.05
     confirm_requests: int = 0
+    concurrency: int | None = None
+    think_time_s: float = 0.0
 
     def __post_init__(self) -> None:
         uc = get_use_case(self.use_case) if isinstance(self.use_case, str) else self.use_case
@@ -168,6 +173,18 @@ class ServingObjective:
         if self.num_requests > MAX_REQUESTS:
             raise ValueError(f"num_requests: {self.num_requests:,} is above the limit of {MAX_REQUESTS:,} requests per "
                              "simulated run (each trial runs at least one)")
+        if self.concurrency is not None:
+            if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
+                raise ValueError(f"concurrency must be an integer >= 1 or None (open loop), got {self.concurrency!r}")
+            if self.rate_per_s is not None:
+                raise ValueError("concurrency: a closed loop sends each user's next request when the last is done; "
+                                 "give rate_per_s or concurrency, not both")
+            if self.find_capacity:
+                raise ValueError("concurrency: the capacity objectives search an open-loop arrival rate; "
+                                 "drop concurrency (or use throughput/goodput objectives with it)")
+        if not (isinstance(self.think_time_s, int | float) and math.isfinite(self.think_time_s)
+                and self.think_time_s >= 0):
+            raise ValueError(f"think_time_s must be a finite number >= 0, got {self.think_time_s!r}")
         if not (0 <= self.min_slo_attainment <= 1):
             raise ValueError(f"min_slo_attainment must be in [0, 1], got {self.min_slo_attainment!r}")
         if self.slo is not None:
@@ -224,6 +241,8 @@ class ServingObjective:
                "scheduler": {"kind": kind, **{k: config[k] for k in scheduler_knobs(kind) if k in config}},
                "memo": asdict(self.memo),
                "saturation": {"min_arrivals": max(20, self.num_requests // 10), "stop": rate_per_s is not None}}
+        if self.concurrency is not None:
+            raw["workload"] = {"concurrency": self.concurrency, "think_time_s": self.think_time_s}
         if config.get("prefill_replicas"):
             raw["disaggregation"] = {"prefill_replicas": config["prefill_replicas"],
                                      "hardware": config.get("prefill_hardware") or config["hardware"],
@@ -321,6 +340,10 @@ class ServingObjective:
         elif rate_per_s is not None and not (s.slo_attainment >= self.min_slo_attainment):
             reason = (f"SLO attainment {s.slo_attainment:.3f} < min_slo_attainment {self.min_slo_attainment} "
                       f"at {rate_per_s:.4g} requests/s (TTFT <= {sc.slo.ttft_s:g} s and TPOT <= {sc.slo.tpot_s:g} s)")
+        elif self.concurrency is not None and not (s.slo_attainment >= self.min_slo_attainment):
+            reason = (f"SLO attainment {s.slo_attainment:.3f} < min_slo_attainment {self.min_slo_attainment} "
+                      f"with {self.concurrency} concurrent users (TTFT <= {sc.slo.ttft_s:g} s and "
+                      f"TPOT <= {sc.slo.tpot_s:g} s)")
         return {"feasible": not reason, "reason": reason, "structural": structural, "metrics": m,
                 "wall_s": time.perf_counter() - t0}
 
