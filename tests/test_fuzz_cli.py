@@ -3,7 +3,8 @@ right exit code (0 ok, 1 a failed or infeasible run, 2 bad input).
 
 Runs in the normal suite with a few dozen examples per test (the derandomized ``ci`` profile) and,
 marked ``fuzz``, as a longer run with fresh random inputs: ``HYPOTHESIS_PROFILE=fuzz python -m pytest
--m fuzz tests/test_fuzz_cli.py`` (``.ci/run`` does, with a wall-time bound). Each case runs under a
+-m fuzz tests/test_fuzz_cli.py``; ``.ci/run`` runs the same length derandomized (``fuzz-ci``), so CI
+is deterministic. Each case runs under a
 time limit; a failure found by the fuzz run becomes an ``@example`` here.
 """
 
@@ -24,7 +25,7 @@ from interfaces.cli import main
 
 pytestmark = pytest.mark.fuzz
 ROOT = Path(__file__).resolve().parents[1]
-FUZZ = settings._current_profile == "fuzz"
+FUZZ = settings._current_profile.startswith("fuzz")
 N = 500 if FUZZ else 25
 LIMIT_S = 30.0
 OPTS = settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))
@@ -43,6 +44,7 @@ BAD_FRACTION = st.one_of(st.sampled_from(["-0.1", "1.5", "nan", "inf", "-inf", "
 BAD_POSITIVE_FLOAT = st.one_of(st.sampled_from(["0", "-1", "-0.5", "nan", "inf", "-inf", "abc", "", "1e999"]),
                                st.floats(max_value=0.0).map(repr))
 BAD_NAME = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+HELP = ("-h", "--help")  # the CLI's help options: as an argument they ask for help, exit 0
 
 
 class Hang(Exception):
@@ -123,9 +125,12 @@ def test_sweep_refuses_bad_axes_before_any_work(flag, value, tmp_path_factory):
 
 @OPTS
 @given(what=st.one_of(st.sampled_from(["models", "hardware", "runtimes", "precisions"]), BAD_NAME))
+@example(what="--help")  # found by the CI fuzz run: a help request is valid input (exit 0), not a bad name
+@example(what="-h")
 def test_list(what):
     r = invoke(["list", what, "--json"])
-    assert r.exit_code == (0 if what in ("models", "hardware", "runtimes", "precisions") else 2)
+    valid = what in ("models", "hardware", "runtimes", "precisions") or what in HELP
+    assert r.exit_code == (0 if valid else 2), (what, r.output)
 
 
 PLACE_FLAGS = {"--experts": BAD_POSITIVE_INT, "--tokens": BAD_POSITIVE_INT, "--layers": BAD_POSITIVE_INT,

@@ -67,11 +67,25 @@ def test_tune_text_output_names_best_and_baseline():
     (["--price", "h100=cheap"], "--price"),
     (["--workers", "0"], "--workers"),
     (["--use-case", "poetry"], "use case must be one of"),
+    (["--runtime", "tgi"], "unknown runtime 'tgi'"),  # once an infeasible trial with exit 0 (issue 11)
+    (["--length-sigma", "nan"], "length_sigma"),
+    (["--length-sigma", "-1"], "length_sigma"),
 ])
 def test_tune_bad_input_exits_2_with_a_message(args, needle):
     r = run("tune", *SMALL, "--requests", "10", "--sampler", "grid", *args)
     assert r.exit_code == 2, r.output
     assert needle in r.output and "Traceback" not in r.output
+
+
+def test_tune_with_nothing_feasible_exits_1():
+    """A search that ran and found no configuration meeting the SLO is a failed run (1), not success."""
+    args = ("tune", *SMALL, "--max-num-seqs", "4", "--requests", "10", "--sampler", "grid", "--rate", "2",
+            "--slo-ttft", "1e-6")
+    r = run(*args)
+    assert r.exit_code == 1, r.output
+    assert "none feasible" in r.output and "no configuration met the SLOs" in r.output
+    rj = run(*args, "--json")
+    assert rj.exit_code == 1 and json.loads(rj.output)["best"] is None
 
 
 def test_plan_json_and_file(tmp_path):
@@ -101,11 +115,11 @@ def test_plan_workload_file_with_slo(tmp_path):
 def test_plan_infeasible_names_the_binding_limit(tmp_path):
     r = run("plan", *SMALL, "--workload", "chatbot=3", "--hardware", "h100", "--tp", "1", "--colocated-only",
             "--requests", "40", "--budget", "1")
-    assert r.exit_code == 2
+    assert r.exit_code == 1  # a run that worked and found no plan (bad input is 2)
     assert "budget binds" in r.output and "$4.75/h" in r.output and "$1.00/h" in r.output
     rj = run("plan", *SMALL, "--workload", "chatbot=3", "--hardware", "h100", "--tp", "1", "--colocated-only",
              "--requests", "40", "--budget", "1", "--json")
-    assert rj.exit_code == 2
+    assert rj.exit_code == 1
     d = json.loads(rj.output)
     assert d["feasible"] is False and d["binding"] == ["budget"]
 

@@ -18,6 +18,15 @@ class BadInput(click.ClickException):
         return self.message
 
 
+class Infeasible(click.ClickException):
+    """A run that worked but found no answer (an infeasible plan, no feasible configuration): exit code 1."""
+
+    exit_code = 1
+
+    def format_message(self) -> str:
+        return self.message
+
+
 def _clean(obj):
     if isinstance(obj, dict):
         return {str(k): _clean(v) for k, v in obj.items()}

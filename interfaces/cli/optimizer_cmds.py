@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from genz.serving.registry import SCHEDULERS
-from interfaces.cli.common import BadInput, check_writable, echo_json, in_range, progress_bar
+from interfaces.cli.common import BadInput, Infeasible, check_writable, echo_json, in_range, progress_bar
 from optimizers.search.objective import METRICS
 
 
@@ -231,8 +231,11 @@ def tune(model, precision, use_case, rate, requests, concurrency, think_time, co
         from interfaces.reports.formats import write_table
 
         write_table(res.frame(), csv_path)
+    none_feasible = res.best is None or res.best.get("value") is None
     if as_json:
         echo_json({**payload, "out": str(out_path) if out_path else None})
+        if none_feasible:
+            raise SystemExit(1)
         return
     for line in res.summary_lines():
         click.echo(line)
@@ -242,6 +245,9 @@ def tune(model, precision, use_case, rate, requests, concurrency, think_time, co
                    "applied; give --rate (or --objective capacity) to search under the SLO")
     if out_path is not None:
         click.echo(f"wrote {out_path} and {csv_path} (genz report search --in {out_path} --out search.html)")
+    if none_feasible:
+        raise Infeasible("no configuration met the SLOs and fit in memory (the trials table gives each reason); "
+                         "widen the space (--tp, --replicas, --hardware) or relax --slo-ttft/--slo-tpot")
 
 
 # --------------------------------------------------------------------------- genz plan
@@ -378,8 +384,8 @@ def plan(workload, model, precision, hardware, tp, pp, disaggregated, pd_ratios,
                 _write_json("plan", payload, out_path)
             if as_json:
                 echo_json({**payload, "out": str(out_path) if out_path else None})
-                raise SystemExit(2) from None
-            raise BadInput(str(exc)) from None
+                raise SystemExit(1) from None
+            raise Infeasible(str(exc)) from None
     payload = result.to_payload()
     if out_path is not None:
         _write_json("plan", payload, out_path)

@@ -30,10 +30,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 from genz.parallel import devices_per_replica
+from genz.runtime import load_runtime
 from genz.serving import SLO, MemoConfig, Scenario, simulate
 from genz.serving.build import build_scenario
 from genz.serving.config import MAX_REQUESTS
-from genz.serving.registry import scheduler_knobs
+from genz.serving.registry import ROUTERS, scheduler_knobs
 from genz.serving.scenario_file import resolve
 from hwmodels.device import price_of
 from hwmodels.registry import load_device
@@ -161,6 +162,13 @@ class ServingObjective:
             object.__setattr__(self, "prices", tuple(sorted(self.prices.items())))
         load_model(self.model)
         Precision.parse(self.precision)
+        load_runtime(self.runtime)  # an unknown runtime is bad input, not an infeasible trial
+        if self.router not in ROUTERS:
+            raise ValueError(f"router must be one of {', '.join(ROUTERS)}, got {self.router!r}")
+        if not (isinstance(self.length_sigma, int | float) and math.isfinite(self.length_sigma)
+                and 0 <= self.length_sigma <= 5):
+            raise ValueError(f"length_sigma must be a number in [0, 5] (log-space standard deviation), "
+                             f"got {self.length_sigma!r}")
         if self.rate_per_s is not None and not (isinstance(self.rate_per_s, int | float) and self.rate_per_s > 0
                                                 and math.isfinite(self.rate_per_s)):
             raise ValueError(f"rate_per_s must be a finite number > 0 or None (offline), got {self.rate_per_s!r}")
