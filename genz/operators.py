@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from genz.ep_traffic import EPTraffic
 from genz.parallel import devices_per_replica
 from genz.runtime import Runtime, load_runtime
 from genz.shapes import StepShape
@@ -93,6 +94,25 @@ def _check_probs(probs, experts: int, top_k: int) -> np.ndarray:
     return q
 
 
+def _check_traffic(t: EPTraffic, ep: int, ep_remote_fraction, expert_probs) -> None:
+    if t.gpus != ep:
+        raise ValueError(f"ep_traffic: describes an EP group of {t.gpus} GPUs, the model runs ep={ep}")
+    if ep_remote_fraction is not None or expert_probs is not None:
+        raise ValueError("ep_traffic: give it alone, not with ep_remote_fraction or expert_probs (it sets both)")
+
+
+def _traffic_rows(rows: _Rows, t: EPTraffic, token_bytes, moe_layers: int) -> None:
+    """One all-to-all row per link class of ``t``: ``token_bytes`` is one hidden vector times the
+    tokens one GPU sends (busiest GPU: times the load imbalance). ``all_to_all_time`` charges
+    ``(g - 1) / g`` of a row's bytes, so each row holds its volume times ``g / (g - 1)``."""
+    count = t.all_to_alls_per_layer * moe_layers
+    for name, copies, g, scope in (("ep_all_to_all", t.intra_node_copies, t.node_gpus, "scale_up"),
+                                   ("ep_all_to_all_inter_node", t.inter_node_copies, t.nodes, "scale_out")):
+        if g > 1 and copies > 0:
+            rows.add(name, "collective", "bf16", count, 1.0, coll_kind="all_to_all",
+                     coll_bytes=token_bytes * copies * g / (g - 1), group=g, scope=scope)
+
+
 def expert_coverage(probs, tokens):
     """Expected distinct experts touched by ``tokens`` routed tokens, from each expert's chance
     ``probs`` (E,) that a token picks it (top-k: the chances sum to k). Uniform routing of top-k of
@@ -114,7 +134,8 @@ def device_load_factor(probs, ep: int) -> float:
 
 def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf16", *, tp=1, pp=1, ep=1,
                 gpus_per_node: int = 8, runtime: Runtime | str = "vllm",
-                ep_remote_fraction: float | None = None, expert_probs=None) -> OperatorTable:
+                ep_remote_fraction: float | None = None, expert_probs=None,
+                ep_traffic: EPTraffic | None = None) -> OperatorTable:
     """The operator table of one step of ``model`` for every configuration of ``shape``.
 
     ``tp``, ``pp`` and ``ep`` are scalars (the same split for all N configurations); use one call
@@ -124,6 +145,9 @@ def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf
     (uniform placement: (ep - 1) / ep; an expert placement from ``optimizers`` lowers it).
     ``expert_probs`` (E,): each expert's chance of being picked by a token (summing to top_k; None:
     uniform); it sets how many experts a batch touches and, with ``ep``, the busiest device's share.
+    ``ep_traffic`` (:mod:`genz.ep_traffic`, e.g. from a ``genz place`` file) replaces both: the
+    all-to-all becomes one row per link class (NVLink inside a node, the network across nodes) with
+    its own volume, and the busiest GPU's load is the traffic's ``load_imbalance``.
     """
     prec = Precision.parse(precision)
     rt = runtime if isinstance(runtime, Runtime) else load_runtime(runtime)
@@ -226,6 +250,9 @@ def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf
         i_dev = model.expert_intermediate / (tp if ep == 1 else 1)
         probs = np.full(E, K / E) if expert_probs is None else _check_probs(expert_probs, E, K)
         load = device_load_factor(probs, ep)  # the busiest device sets the step
+        if ep_traffic is not None:
+            _check_traffic(ep_traffic, ep, ep_remote_fraction, expert_probs)
+            load = ep_traffic.load_imbalance
         routed = T_all * K / ep * load if ep > 1 else T * K
         touched = expert_coverage(probs, T_all) / E  # share of experts a batch reaches
         active = e_dev * touched
@@ -249,7 +276,12 @@ def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf
                      variant="host_sync")
         if model.shared_experts:
             mlp("shared_", model.shared_experts * model.expert_intermediate / tp, Lm, T)
-        if ep > 1:
+        if ep > 1 and ep_traffic is not None:
+            _traffic_rows(rows, ep_traffic, T_all / ep * h * ga * load, Lm)
+            if tp > 1:
+                rows.add("ep_all_gather", "collective", "bf16", Lm, 1.0, coll_kind="all_gather",
+                         coll_bytes=T * h * a, group=tp, scope=scope_tp)
+        elif ep > 1:
             scope_ep = "scale_up" if ep <= gpus_per_node else "scale_out"
             per_dev = T_all / ep * K * h * ga
             if ep_remote_fraction is not None:  # all_to_all_time charges (ep - 1) / ep of the bytes

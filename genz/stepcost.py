@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from genz.ep_traffic import EPTraffic
 from genz.memory import activation_bytes, kv_bytes_per_token, weight_bytes_per_device
 from genz.operators import build_table
 from genz.parallel import check_parallelism, devices_per_replica, devices_per_stage
@@ -28,7 +29,9 @@ class EngineStepCost:
 
     ``max_batched_tokens`` sizes the activation reserve subtracted from the KV-cache capacity.
     Assumption: pipeline stages run one micro-batch per iteration (no interleaving), so an
-    iteration takes the whole path through all stages.
+    iteration takes the whole path through all stages. ``ep_traffic`` (:mod:`genz.ep_traffic`, e.g.
+    an expert placement from ``genz place``) costs the EP all-to-all per link class; its node size
+    replaces ``gpus_per_node``.
     """
 
     model: str | Model
@@ -43,12 +46,17 @@ class EngineStepCost:
     gpus_per_node: int = 8
     max_batched_tokens: int = 8192
     ep_remote_fraction: float | None = None
+    ep_traffic: EPTraffic | None = None
     _m: Model = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._m = load_model(self.model)
         self._prec = Precision.parse(self.precision)
         check_parallelism(self._m, self.tp, self.pp, self.ep)
+        if self.ep_traffic is not None:
+            if self.ep_traffic.gpus != self.ep:
+                raise ValueError(f"placement: is for {self.ep_traffic.gpus} GPUs, the replica runs ep={self.ep}")
+            self.gpus_per_node = self.ep_traffic.gpus_per_node
         self._dev = load_device(self.hardware, self.profile)
         check_device_precision(self._dev, self._prec)
         self.basis = device_basis(self._dev)
@@ -83,7 +91,7 @@ class EngineStepCost:
         shape = mixed(list(prefill_chunks), list(decode_contexts))
         table = build_table(self._m, shape, self._prec, tp=self.tp, pp=self.pp, ep=self.ep,
                             gpus_per_node=self.gpus_per_node, runtime=self._rt,
-                            ep_remote_fraction=self.ep_remote_fraction)
+                            ep_remote_fraction=self.ep_remote_fraction, ep_traffic=self.ep_traffic)
         sc = step_costs(self._dev, table, self.cuda_graphs)
         t = float(sc["time"][0])
         seqs = len(prefill_chunks) + len(decode_contexts)

@@ -178,6 +178,7 @@ def synthetic_routing(
     top_k: int = 2,
     affinity: float = 0.0,
     seed: int = 0,
+    skew: float = 0.0,
 ) -> RoutingTrace:
     """A seeded synthetic routing trace with tunable inter-layer affinity.
 
@@ -193,6 +194,10 @@ def synthetic_routing(
         tokens, layers, experts, top_k: trace shape (all >= 1, ``top_k <= experts``).
         affinity: probability in [0, 1] that a token follows the affinity map at a layer.
         seed: numpy random seed; same arguments give the same trace.
+        skew: hot experts. 0 (default): the non-following picks are uniform. ``s > 0``: expert ``e``
+            is picked with weight ``(e + 1) ** -s`` (Zipf-like; assumption: expert 0 is the hottest
+            in every layer), ``top_k`` distinct ones drawn without replacement in proportion to
+            their weights (Gumbel top-k).
     """
     for name, v in (("tokens", tokens), ("layers", layers), ("experts", experts), ("top_k", top_k)):
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
@@ -201,11 +206,16 @@ def synthetic_routing(
         raise ValueError(f"top_k: must be <= experts ({experts}), got {top_k}")
     if not 0.0 <= float(affinity) <= 1.0:
         raise ValueError(f"affinity: expected a value in [0, 1], got {affinity!r}")
+    if not (isinstance(skew, int | float) and not isinstance(skew, bool) and np.isfinite(skew) and skew >= 0):
+        raise ValueError(f"skew: expected a finite number >= 0, got {skew!r}")
     rng = np.random.default_rng(seed)
+    log_w = -float(skew) * np.log(np.arange(1, experts + 1, dtype=float))
 
     def uniform_topk(n: int) -> np.ndarray:
-        # argsort of uniform keys = a uniformly random permutation per row; keep the first k
-        return np.argsort(rng.random((n, experts)), axis=1)[:, :top_k]
+        if skew == 0:  # argsort of uniform keys = a uniformly random permutation per row; keep the first k
+            return np.argsort(rng.random((n, experts)), axis=1)[:, :top_k]
+        gumbel = -np.log(-np.log(rng.random((n, experts)) + 1e-300) + 1e-300)
+        return np.argsort(-(log_w[None, :] + gumbel), axis=1)[:, :top_k]
 
     ids = np.empty((tokens, layers, top_k), dtype=np.int64)
     ids[:, 0, :] = uniform_topk(tokens)

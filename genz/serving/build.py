@@ -75,11 +75,18 @@ def scheduler_of(s: Mapping, prefix: str = "scheduler."):
 
 def build_cost(e: Mapping, max_step_tokens: int, prices: Mapping[str, float] | None = None):
     """The step cost of one replica of engine section ``e`` (model, hardware, precision, tp, pp, ep,
-    runtime, cuda_graphs), its price per GPU-hour from ``prices`` when named there."""
+    runtime, cuda_graphs, and optionally an expert ``placement``), its price per GPU-hour from
+    ``prices`` when named there."""
     from genz.stepcost import EngineStepCost
 
+    traffic = None
+    if e.get("placement"):
+        from genz.ep_traffic import load_placement_traffic
+
+        traffic = load_placement_traffic(e["placement"]["file"], e["placement"]["method"])[0]
     cost = EngineStepCost(e["model"], e["hardware"], e["precision"], tp=e["tp"], pp=e["pp"], ep=e["ep"],
-                          cuda_graphs=e["cuda_graphs"], runtime=e["runtime"], max_batched_tokens=max_step_tokens)
+                          cuda_graphs=e["cuda_graphs"], runtime=e["runtime"], max_batched_tokens=max_step_tokens,
+                          ep_traffic=traffic)
     if prices and e["hardware"] in prices:
         cost.price_per_hour_usd = float(prices[e["hardware"]]) * cost.devices
     return cost

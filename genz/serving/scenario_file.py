@@ -64,6 +64,8 @@ Schema (YAML; TOML uses the same keys as tables)::
       router: round_robin
       scheduler: {max_num_batched_tokens: 2048}   # prefill pool's continuous scheduler (overrides)
     memo: {prefill_bucket: 2, context_bucket: 256}
+    placement: {file: place.json, method: ilp}   # MoE: a genz place result; the replicas' EP all-to-all
+                                     #   then moves that placement's intra-/inter-node volumes (ExFlow scheme)
     saturation: {growth_fraction: 0.1, min_arrivals: 100, max_sim_time_s: null, max_queue: null, stop: true}
     window_s: null
 """
@@ -108,6 +110,7 @@ DEFAULTS: dict = {
     "saturation": {"growth_fraction": 0.1, "min_arrivals": 100, "max_sim_time_s": None, "max_queue": None,
                    "stop": True},
     "window_s": None,
+    "placement": None,
 }
 """Assumed values. The engine's defaults are those of ``genz predict``; the scheduler's are vLLM's
 (see :mod:`genz.serving.config`); with no workload given, the GenZ chatbot use case at 4 requests/s
@@ -122,6 +125,7 @@ _SECTIONS = {"workload": ("use_case", "requests", "trace", "concurrency", "think
              "slo": ("ttft_s", "tpot_s"),
              "disaggregation": _DISAGG_KEYS,
              "memo": tuple(DEFAULTS["memo"]),
+             "placement": ("file", "method"),
              "saturation": tuple(DEFAULTS["saturation"])}
 
 
@@ -477,7 +481,38 @@ def resolve(raw: dict, base_dir: str | Path | None = None, max_requests: int = M
         "stop": _bool("saturation.stop", sat.get("stop", ds["stop"])),
     }
     out["window_s"] = None if raw.get("window_s") is None else _num("window_s", raw["window_s"])
+    out["placement"] = _placement(raw.get("placement"), out, base)
     return out
+
+
+def _placement(raw, engine: dict, base_dir: Path | None) -> dict | None:
+    """The ``placement`` section: a ``genz place`` results file and the method to use, checked
+    against the replica's model (experts per layer) and ``ep`` (GPUs of the placement)."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"file": raw}
+    if not isinstance(raw, dict):
+        _fail("placement", f"must be a mapping {{file, method}} or a file name, got {raw!r}")
+    _check_keys("placement", raw, _SECTIONS["placement"])
+    from genz.ep_traffic import PLACEMENT_METHODS, load_placement_traffic
+    from workloads import load_model
+
+    path = _path("placement.file", raw.get("file"), base_dir)
+    method = _choice("placement.method", raw.get("method", "ilp"), PLACEMENT_METHODS)
+    try:
+        traffic, head = load_placement_traffic(path, method)
+    except ValueError as exc:
+        _fail("placement.file", str(exc).removeprefix("placement: "))
+    model = load_model(engine["model"])
+    if not model.is_moe:
+        _fail("placement", f"{model.name} has no experts to place")
+    if head.get("experts") not in (None, model.experts):
+        _fail("placement.file", f"{path} places {head['experts']} experts per layer; {model.name} has {model.experts}")
+    if traffic.gpus != engine["ep"]:
+        _fail("placement.file", f"{path} places experts on {traffic.gpus} GPUs ({traffic.nodes} x "
+                                f"{traffic.gpus_per_node}); the replica runs ep={engine['ep']} (set ep to match)")
+    return {"file": path, "method": method, "gpus_per_node": traffic.gpus_per_node}
 
 
 def load_scenario(path: str | Path | None = None, overrides: dict | None = None) -> tuple[Scenario, dict]:

@@ -402,7 +402,7 @@ def plan(workload, model, precision, hardware, tp, pp, disaggregated, pd_ratios,
 MAX_TRACE_ENTRIES = 50_000_000
 
 
-def _routing_trace(trace, experts, synthetic, tokens, layers, top_k, affinity, seed):
+def _routing_trace(trace, experts, synthetic, tokens, layers, top_k, affinity, seed, skew=0.0):
     from workloads import routing
 
     if trace is None and synthetic is None:
@@ -410,6 +410,8 @@ def _routing_trace(trace, experts, synthetic, tokens, layers, top_k, affinity, s
                        "(a generated trace, 0 = no inter-layer affinity, 1 = deterministic chains)")
     if trace is not None and synthetic is not None:
         raise BadInput("--trace and --synthetic: give one of them")
+    if skew and synthetic is None:
+        raise BadInput("--skew: shapes a synthetic trace; give --synthetic AFFINITY (a measured trace has its own skew)")
     if synthetic is not None:
         if experts is None:
             raise BadInput("--synthetic: needs --experts (experts per MoE layer)")
@@ -419,7 +421,7 @@ def _routing_trace(trace, experts, synthetic, tokens, layers, top_k, affinity, s
             raise BadInput(f"--tokens x --layers x --top-k = {tokens * layers * top_k:,} routing entries; at most "
                            f"{MAX_TRACE_ENTRIES:,}")
         return routing.synthetic_routing(tokens=tokens, layers=layers, experts=experts, top_k=top_k,
-                                         affinity=synthetic, seed=seed)
+                                         affinity=synthetic, seed=seed, skew=skew)
     p = Path(trace)
     if not p.exists():
         raise BadInput(f"--trace: file {p} does not exist")
@@ -464,6 +466,8 @@ def placement_payload(rep, model: str = "") -> dict:
 @click.option("--top-k", type=int, default=2, show_default=True, callback=in_range("top-k", 1, 4096, integer=True),
               help="Experts per token of a --synthetic trace.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--skew", type=float, default=0.0, show_default=True, callback=in_range("skew", 0, 10),
+              help="Hot experts in a --synthetic trace: Zipf exponent of the experts' popularity (0: uniform).")
 @click.option("--nodes", type=int, default=1, show_default=True, callback=in_range("nodes", 1, 512, integer=True))
 @click.option("--gpus-per-node", type=int, default=8, show_default=True,
               callback=in_range("gpus-per-node", 1, 72, integer=True))
@@ -481,7 +485,7 @@ def placement_payload(rep, model: str = "") -> dict:
 @click.option("--out", default=None, help="Results file (JSON, read by genz report placement).")
 @click.option("--force", is_flag=True, help="Overwrite --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the results file's content).")
-def place(trace, synthetic, experts, tokens, layers, top_k, seed, nodes, gpus_per_node, intra_cost, inter_cost, model,
+def place(trace, synthetic, experts, tokens, layers, top_k, seed, skew, nodes, gpus_per_node, intra_cost, inter_cost, model,
           solver, time_limit, threads, holdout, out, force, as_json):
     """Place MoE experts on GPUs to cut cross-GPU routing (ExFlow's integer program), against round
     robin, greedy and local search, on held-out tokens of a routing trace.
@@ -490,6 +494,8 @@ def place(trace, synthetic, experts, tokens, layers, top_k, seed, nodes, gpus_pe
     Examples:
       genz place --synthetic 0.8 --experts 16 --layers 8 --nodes 2 --gpus-per-node 4
       genz place --trace routing.npy --experts 8 --gpus-per-node 8 --model mixtral-8x7b --out place.json
+      genz place --synthetic 0.8 --skew 1 --experts 8 --nodes 2 --gpus-per-node 4 --out place.json
+      genz simulate --model mixtral-8x7b --hardware a100 --ep 8 --placement place.json   # serve it
     """
     from optimizers.capacity.mip import quiet_stdout
 
@@ -500,7 +506,7 @@ def place(trace, synthetic, experts, tokens, layers, top_k, seed, nodes, gpus_pe
         raise click.ClickException(f"expert placement is not available in this checkout ({exc})") from None
 
     out_path = check_writable(out, force) if out else None
-    tr = _routing_trace(trace, experts, synthetic, tokens, layers, top_k, synthetic, seed)
+    tr = _routing_trace(trace, experts, synthetic, tokens, layers, top_k, synthetic, seed, skew)
     cluster = Cluster(nodes=nodes, gpus_per_node=gpus_per_node, intra_node_cost=intra_cost, inter_node_cost=inter_cost)
     check_divisible(tr.experts, cluster.gpus)
     kw = {}

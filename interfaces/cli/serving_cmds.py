@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from genz.ep_traffic import PLACEMENT_METHODS
 from genz.serving.config import MAX_REQUESTS
 from genz.serving.registry import ROUTERS, SCHEDULERS, all_knobs
 from interfaces.cli.common import BadInput, check_writable, echo_json, progress_bar
@@ -122,6 +123,7 @@ _FLAG_PATHS = {
     "prefill_hardware": ("disaggregation", "hardware"), "prefill_replicas": ("disaggregation", "prefill_replicas"),
     "prefill_tp": ("disaggregation", "tp"), "link": ("disaggregation", "link"),
     "link_count": ("disaggregation", "link_count"),
+    "placement": ("placement", "file"), "placement_method": ("placement", "method"),
 }
 _FLAG_PATHS.update({k: ("scheduler", k) for k in all_knobs()})  # one flag per registered policy knob
 _GENERATED_FLAGS = ("use_case", "rate", "prompt", "output", "arrival", "cv", "turns")
@@ -180,6 +182,8 @@ def _describe(spec: dict) -> str:
     else:
         sched = f"{s['kind']} (" + ", ".join(f"{k} {v}" for k, v in s.items() if k != "kind") + ")"
     text = f"{spec['model']} {spec['precision']} on {spec['replicas']} x {spec['hardware']} ({par}), {sched}"
+    if spec.get("placement"):
+        text += f"; experts placed by {spec['placement']['method']} ({Path(spec['placement']['file']).name})"
     d = spec["disaggregation"]
     if d is not None:
         text += (f"; prefill pool {d['prefill_replicas']} x {d['hardware']} (tp {d['tp']}), KV over "
@@ -277,6 +281,11 @@ def _print_table(spec: dict, s, wall: float) -> None:
 @click.option("--pp", type=int, callback=_at_least("pp", 1), help="Pipeline stages of a replica [1].")
 @click.option("--ep", type=int, callback=_at_least("ep", 1), help="Expert-parallel size (MoE) [1].")
 @click.option("--runtime", help="vllm, sglang, trt-llm, plain-pytorch or hf-transformers [vllm].")
+@click.option("--placement", type=click.Path(dir_okay=False),
+              help="MoE expert placement (a genz place --out file): the EP all-to-all moves its intra- and "
+                   "inter-node volumes, one per layer (ExFlow), and waits for its busiest GPU.")
+@click.option("--placement-method", type=click.Choice(list(PLACEMENT_METHODS)),
+              help="Which of the file's placements to serve [ilp].")
 @click.option("--replicas", type=int, callback=_at_least("replicas", 1),
               help="Replicas (the decode pool when disaggregated) [1].")
 @click.option("--router", type=click.Choice(list(ROUTERS)),

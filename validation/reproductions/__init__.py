@@ -5,4 +5,6 @@ pandas frame and a ``python -m`` entry point printing it.
   of DGX-A100 and DGX-H100 at iso-cost and iso-power.
 * :mod:`validation.reproductions.batching_gap`: static (HuggingFace pipelines) versus continuous
   (vLLM) batching on one GPU.
+* :mod:`validation.reproductions.exflow_serving`: ExFlow's expert placements (round robin, greedy,
+  ILP) served end to end, with the all-to-all share of step time that explains the difference.
 """
