@@ -176,6 +176,12 @@ def evaluate(model: Model, device: Device, precision: Precision, batch, prompt, 
                           ep=ep, dp=dp, cuda_graphs=cuda_graphs, runtime=runtime, gpus_per_node=gpus_per_node)
 
 
+def _pick(x: np.ndarray, idx: np.ndarray | slice) -> np.ndarray:
+    """``x[idx]`` as a new array; ``np.take`` for index arrays (several times faster than fancy
+    indexing on a million indices, same values)."""
+    return x[idx].copy() if isinstance(idx, slice) else np.take(x, idx)
+
+
 def evaluate_steps(model: Model, device: Device, precision: Precision, B: np.ndarray, S: np.ndarray,
                    Out: np.ndarray, steps: DistinctSteps, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
                    cuda_graphs: bool = True, runtime: Runtime | str = "vllm", gpus_per_node: int = 8) -> dict:
@@ -221,7 +227,8 @@ def evaluate_steps(model: Model, device: Device, precision: Precision, B: np.nda
         costed quantity."""
         if isinstance(first, np.ndarray) and not x.any():
             return np.zeros(n)
-        r = x[first] + x[last]
+        r = _pick(x, first)
+        r += _pick(x, last)
         r *= 0.5
         if scaled and not unit:
             r *= factor
@@ -229,7 +236,7 @@ def evaluate_steps(model: Model, device: Device, precision: Precision, B: np.nda
 
     def gather(x: np.ndarray) -> np.ndarray:
         """A per-prefill quantity for every configuration."""
-        return np.zeros(n) if isinstance(pre, np.ndarray) and not x.any() else x[pre]
+        return np.zeros(n) if isinstance(pre, np.ndarray) and not x.any() else _pick(x, pre)
 
     tpot_gpu = dec(td)
     cpu_decode = rt.exposed_cpu(rt.cpu_seconds(B, B), tpot_gpu)

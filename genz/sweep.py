@@ -137,17 +137,78 @@ def sweep(models: Iterable[str], hardware: Iterable[str], *, progress: Callable[
 
     models, hardware = list(models), list(hardware)
     total = len(sweep_groups(models, hardware, **{k: kwargs[k] for k in ("precision", "tp", "pp", "ep") if k in kwargs}))
-    frames, skipped = [], []
+    table, skipped = _Columns(total), []
     for i, g in enumerate(iter_sweep(models, hardware, **kwargs)):
         if g.frame is None:
             mname, hw, prec, t, p, e = g.key
             skipped.append((load_model(mname).name, hw, Precision.parse(prec).name, t, p, e, g.reason))
         else:
-            frames.append(g.frame)
+            table.add(g.frame)
         if progress:
             progress(i + 1, total)
-    if len(frames) == 1:
-        frame = frames[0]
-    else:
-        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    frame = table.frame() if table.rows else pd.DataFrame()
     return SweepResult(frame=frame, skipped=skipped, configurations=len(frame))
+
+
+class _Columns:
+    """The sweep's table filled group by group into columns allocated once (for ``groups`` groups of
+    the same size), so the peak is the table plus one group's frame rather than all frames plus
+    their concatenation. Text columns stay categorical (codes into the categories seen)."""
+
+    def __init__(self, groups: int) -> None:
+        self.groups, self.rows, self.n = groups, 0, 0
+        self.first = None
+        self.cols: dict = {}
+        self.cats: dict[str, list] = {}
+
+    def add(self, frame) -> None:
+        import pandas as pd
+
+        if self.first is None:  # one group: its frame is the table, no copy
+            self.first, self.n, self.rows = frame, len(frame), len(frame)
+            return
+        if not self.cols:
+            self._allocate()
+        lo, hi = self.rows, self.rows + len(frame)
+        for name, col in frame.items():
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                cats = self.cats[name]
+                remap = np.array([_index(cats, c) for c in col.cat.categories], dtype=np.int16)
+                self.cols[name][lo:hi] = remap[col.cat.codes.to_numpy()]
+            else:
+                self.cols[name][lo:hi] = col.to_numpy()
+        self.rows = hi
+
+    def _allocate(self) -> None:
+        import pandas as pd
+
+        size = self.n * self.groups
+        for name, col in self.first.items():
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                self.cats[name] = list(col.cat.categories)
+                self.cols[name] = np.empty(size, dtype=np.int16)
+                self.cols[name][:self.n] = col.cat.codes.to_numpy()
+            else:
+                self.cols[name] = np.empty(size, dtype=col.dtype)
+                self.cols[name][:self.n] = col.to_numpy()
+        self.first = self.first.iloc[:0]  # keep the column order and dtypes, drop the rows
+
+    def frame(self):
+        import pandas as pd
+
+        if not self.cols:
+            return self.first
+        out = {}
+        for name in self.first.columns:
+            v = self.cols[name][:self.rows]
+            out[name] = pd.Categorical.from_codes(v, categories=self.cats[name]) if name in self.cats else v
+        return pd.DataFrame(out, copy=False)
+
+
+def _index(items: list, value) -> int:
+    """Position of ``value`` in ``items``, appended when new."""
+    try:
+        return items.index(value)
+    except ValueError:
+        items.append(value)
+        return len(items) - 1

@@ -129,3 +129,31 @@ def test_engine_step_cost_is_unchanged_by_its_fast_path():
     table = build_table(c._m, mixed(list(chunks), list(decodes)), c._prec, runtime=c._rt)
     gpu = float(step_costs(c._dev, table)["time"][0])
     assert t == pytest.approx(gpu + float(c._rt.exposed_cpu(c._rt.cpu_seconds(5, 320), gpu)), rel=REL)
+
+
+def test_a_multi_group_sweep_is_its_groups_one_after_another():
+    """Columns filled group by group (allocated once) hold what each group's own sweep gives, in
+    order, with text columns categorical, and skipped groups leave no rows."""
+    import pandas as pd
+
+    from genz.sweep import sweep
+
+    kw = dict(batch=[1, 8, 64], prompt=[128, 1024], output=[16, 200])
+    whole = sweep(["llama-3-8b", "mixtral-8x7b"], ["h100", "h200"], tp=[1, 2, 3], precision=["bf16", "fp8"], **kw)
+    parts, skipped = [], 0
+    for m in ("llama-3-8b", "mixtral-8x7b"):
+        for hw in ("h100", "h200"):
+            for prec in ("bf16", "fp8"):
+                for tp in (1, 2, 3):
+                    one = sweep([m], [hw], tp=[tp], precision=[prec], **kw)
+                    skipped += len(one.skipped)
+                    parts.append(one.frame)
+    want = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    assert len(whole.skipped) == skipped > 0 and whole.configurations == len(want)
+    for col in want.columns:
+        a, b = whole.frame[col], want[col]
+        if isinstance(a.dtype, pd.CategoricalDtype):
+            assert (a.astype(str).to_numpy() == b.astype(str).to_numpy()).all(), col
+        else:
+            np.testing.assert_array_equal(a.to_numpy(), b.to_numpy(), err_msg=col)
+    assert isinstance(whole.frame["model"].dtype, pd.CategoricalDtype)
