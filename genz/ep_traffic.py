@@ -61,8 +61,6 @@ class EPTraffic:
                 raise ValueError(f"ep_traffic.{name}: must be an integer >= 1, got {v!r}")
         if self.all_to_alls_per_layer > 2:
             raise ValueError(f"ep_traffic.all_to_alls_per_layer: must be 1 or 2, got {self.all_to_alls_per_layer}")
-        if self.gpus % min(self.gpus_per_node, self.gpus):
-            raise ValueError(f"ep_traffic: {self.gpus} GPUs do not fill whole nodes of {self.gpus_per_node}")
         for name in ("intra_node_copies", "inter_node_copies"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
@@ -75,8 +73,8 @@ class EPTraffic:
 
     @property
     def nodes(self) -> int:
-        """Nodes the EP group spans."""
-        return max(self.gpus // min(self.gpus_per_node, self.gpus), 1)
+        """Nodes the EP group spans (the last one partly filled when ``gpus_per_node`` does not divide it)."""
+        return -(-self.gpus // self.node_gpus)
 
     @property
     def node_gpus(self) -> int:
@@ -91,16 +89,27 @@ class EPTraffic:
                 "source": self.source}
 
 
-def uniform_traffic(gpus: int, gpus_per_node: int, top_k: int) -> EPTraffic:
-    """Experts spread evenly, tokens routed uniformly, a dispatch and a combine per layer.
+def uniform_traffic(gpus: int, gpus_per_node: int, top_k: int, remote_fraction: float | None = None,
+                    load_imbalance: float = 1.0) -> EPTraffic:
+    """Experts spread evenly, a dispatch and a combine per layer; ``remote_fraction`` of a token's
+    ``top_k`` copies leave its GPU (default ``(P - 1) / P``: uniform routing over ``P`` GPUs), spread
+    over the other GPUs in proportion (``G - 1`` of them in the node, ``P - G`` beyond it).
 
     >>> t = uniform_traffic(8, 4, 2)
     >>> t.intra_node_copies, t.inter_node_copies
     (0.75, 1.0)
     """
     g = min(gpus_per_node, gpus)
-    return EPTraffic(gpus, gpus_per_node, top_k * (g - 1) / gpus, top_k * (gpus - g) / gpus, 1.0, 2,
-                     "uniform routing over evenly spread experts")
+    if gpus <= 1:
+        return EPTraffic(max(gpus, 1), gpus_per_node, 0.0, 0.0, load_imbalance, 2, "one GPU: no all-to-all")
+    if remote_fraction is None:
+        remote_fraction, source = (gpus - 1) / gpus, "uniform routing over evenly spread experts"
+    elif not (isinstance(remote_fraction, int | float) and 0.0 <= remote_fraction <= 1.0):
+        raise ValueError(f"ep_remote_fraction: must be in [0, 1], got {remote_fraction!r}")
+    else:
+        source = f"{remote_fraction:.3g} of the routed copies leave their GPU"
+    leave = top_k * remote_fraction / (gpus - 1)  # copies per other GPU
+    return EPTraffic(gpus, gpus_per_node, leave * (g - 1), leave * (gpus - g), load_imbalance, 2, source)
 
 
 def traffic_from_placement(payload: dict, method: str = "ilp", where: str = "placement") -> EPTraffic:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genz.ep_traffic import EPTraffic
+from genz.ep_traffic import EPTraffic, uniform_traffic
 from genz.parallel import devices_per_replica
 from genz.runtime import Runtime, load_runtime
 from genz.shapes import StepShape
@@ -145,9 +145,11 @@ def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf
     (uniform placement: (ep - 1) / ep; an expert placement from ``optimizers`` lowers it).
     ``expert_probs`` (E,): each expert's chance of being picked by a token (summing to top_k; None:
     uniform); it sets how many experts a batch touches and, with ``ep``, the busiest device's share.
-    ``ep_traffic`` (:mod:`genz.ep_traffic`, e.g. from a ``genz place`` file) replaces both: the
-    all-to-all becomes one row per link class (NVLink inside a node, the network across nodes) with
-    its own volume, and the busiest GPU's load is the traffic's ``load_imbalance``.
+    The EP all-to-all is one row per link class (NVLink inside a node of ``gpus_per_node``, the
+    network across nodes), each with its own volume, bandwidth and latency: by default a dispatch
+    and a combine per layer with the copies that leave a GPU spread evenly over the others
+    (:func:`genz.ep_traffic.uniform_traffic`); the busiest GPU receives ``load`` times the mean.
+    ``ep_traffic`` (e.g. from a ``genz place`` file) replaces that and both arguments above.
     """
     prec = Precision.parse(precision)
     rt = runtime if isinstance(runtime, Runtime) else load_runtime(runtime)
@@ -253,6 +255,8 @@ def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf
         if ep_traffic is not None:
             _check_traffic(ep_traffic, ep, ep_remote_fraction, expert_probs)
             load = ep_traffic.load_imbalance
+        elif ep > 1:
+            ep_traffic = uniform_traffic(ep, gpus_per_node, K, ep_remote_fraction, load)
         routed = T_all * K / ep * load if ep > 1 else T * K
         touched = expert_coverage(probs, T_all) / E  # share of experts a batch reaches
         active = e_dev * touched
@@ -276,20 +280,8 @@ def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf
                      variant="host_sync")
         if model.shared_experts:
             mlp("shared_", model.shared_experts * model.expert_intermediate / tp, Lm, T)
-        if ep > 1 and ep_traffic is not None:
+        if ep > 1:
             _traffic_rows(rows, ep_traffic, T_all / ep * h * ga * load, Lm)
-            if tp > 1:
-                rows.add("ep_all_gather", "collective", "bf16", Lm, 1.0, coll_kind="all_gather",
-                         coll_bytes=T * h * a, group=tp, scope=scope_tp)
-        elif ep > 1:
-            scope_ep = "scale_up" if ep <= gpus_per_node else "scale_out"
-            per_dev = T_all / ep * K * h * ga
-            if ep_remote_fraction is not None:  # all_to_all_time charges (ep - 1) / ep of the bytes
-                if not 0.0 <= ep_remote_fraction <= 1.0:
-                    raise ValueError(f"ep_remote_fraction: must be in [0, 1], got {ep_remote_fraction}")
-                per_dev = per_dev * ep_remote_fraction * ep / (ep - 1)
-            rows.add("ep_all_to_all", "collective", "bf16", 2 * Lm, 1.0, coll_kind="all_to_all",
-                     coll_bytes=per_dev, group=ep, scope=scope_ep)
             if tp > 1:
                 rows.add("ep_all_gather", "collective", "bf16", Lm, 1.0, coll_kind="all_gather",
                          coll_bytes=T * h * a, group=tp, scope=scope_tp)

@@ -284,7 +284,8 @@ Tokens of a mixture-of-experts model hop between GPUs when consecutive layers se
 on different devices. ExFlow (IPDPS'24) places experts so that frequent layer-to-layer expert pairs
 share a GPU, by integer programming over a routing trace. This notebook: routing trace -> placement
 problem -> baselines and ILP -> how many token copies still cross devices -> what that does to a
-serving step of Mixtral-8x7B across nodes (the engine's all-to-all takes the remote fraction)."""),
+serving step of Mixtral-8x7B across nodes (the engine's all-to-all moves each placement's
+intra-node and inter-node copies over their own links)."""),
     ("code", """import numpy as np
 import pandas as pd
 
@@ -316,25 +317,37 @@ print(report.numbers)
 report.sections[1].figure"""),
     ("md", """## From placement to step time
 
-The share of dispatched token copies whose expert is not on the token's home GPU (the GPU of its
-previous layer's top expert) is what the all-to-all has to move. The engine takes it as
-`ep_remote_fraction`; round robin on uniform traffic moves (G - 1) / G of them."""),
-    ("code", """from genz.stepcost import EngineStepCost
+The token copies that leave their home GPU (the GPU of the previous layer's top expert) are what
+the all-to-all moves: those that stay in the node go over NVLink, those that leave it over the
+network, each at its own bandwidth. The engine takes them, with the busiest GPU's load, as an
+`EPTraffic` (`genz/ep_traffic.py`; `genz simulate --placement` does the same from a `genz place`
+file), one all-to-all per layer as in ExFlow."""),
+    ("code", """from genz.ep_traffic import EPTraffic
+from genz.stepcost import EngineStepCost
 
 
-def remote_fraction(gpu_of, ids):
-    home = gpu_of[np.arange(LAYERS - 1)[None, :], ids[:, :-1, 0]]   # (tokens, layers-1)
+def traffic(gpu_of, ids, gpus_per_node):
+    home = gpu_of[np.arange(LAYERS - 1)[None, :], ids[:, :-1, 0]][:, :, None]  # (tokens, layers-1, 1)
     dest = gpu_of[np.arange(1, LAYERS)[None, :, None], ids[:, 1:, :]]  # (tokens, layers-1, k)
-    return float((dest != home[:, :, None]).mean())
+    per = (LAYERS - 1) * len(ids)
+    cross = float((dest != home).sum() / per)
+    inter = float((dest // gpus_per_node != home // gpus_per_node).sum() / per)
+    load = np.stack([np.bincount(gpu_of[layer][ids[:, layer, :]].ravel(), minlength=gpu_of.max() + 1)
+                     for layer in range(LAYERS)])
+    imbalance = float(np.mean(load.max(axis=1) / load.mean(axis=1)))
+    return EPTraffic(int(gpu_of.max()) + 1, gpus_per_node, cross - inter, inter, imbalance, 1)
 
 
-fractions = {name: remote_fraction(getattr(m, "placement", m).gpu_of, trace.expert_ids) for name, m in methods.items()}
 rows = []
-for name, f in fractions.items():
-    # Mixtral-8x7B, expert parallel over 8 H100s in 4 nodes of 2: one continuous-batching iteration
-    cost = EngineStepCost("mixtral-8x7b", "h100", ep=8, gpus_per_node=2, ep_remote_fraction=f)
+for name, m in methods.items():
+    # Mixtral-8x7B, expert parallel over the 4 H100s of the cluster above (2 nodes of 2, 2 experts
+    # per GPU): one continuous-batching iteration
+    tr = traffic(getattr(m, "placement", m).gpu_of, trace.expert_ids, cluster.gpus_per_node)
+    cost = EngineStepCost("mixtral-8x7b", "h100", ep=cluster.gpus, ep_traffic=tr)
     t, e = cost.step(((512, 0),) * 8, (1024,) * 64)
-    rows.append({"placement": name, "remote_fraction": f, "step_ms": 1e3 * t, "step_j": e})
+    rows.append({"placement": name, "intra_node_copies": tr.intra_node_copies,
+                 "inter_node_copies": tr.inter_node_copies, "imbalance": tr.load_imbalance,
+                 "step_ms": 1e3 * t, "step_j": e})
 steps = pd.DataFrame(rows).set_index("placement")
 steps.round(3)"""),
     ("md", """## Conclusion
@@ -346,8 +359,9 @@ all-to-all is only part of the step (attention and the expert GEMMs do not chang
 hop = summary["hop cost per token"]
 print(f"Best placement: {steps['step_ms'].idxmin()} (ILP {methods['ilp'].status}). Hop cost per token "
       f"{hop.min():.3f} against round robin's {hop['round_robin']:.3f} ({1 - hop.min() / hop['round_robin']:.0%} less); "
-      f"remote copies {best['remote_fraction']:.0%} instead of {base['remote_fraction']:.0%}.")
-print(f"Mixtral-8x7B step on 8 H100s in 4 nodes: {best['step_ms']:.2f} ms against {base['step_ms']:.2f} ms "
+      f"copies leaving the node {best['inter_node_copies']:.2f} per token and layer instead of "
+      f"{base['inter_node_copies']:.2f}.")
+print(f"Mixtral-8x7B step on 4 H100s in 2 nodes: {best['step_ms']:.2f} ms against {base['step_ms']:.2f} ms "
       f"({1 - best['step_ms'] / base['step_ms']:.1%} faster), {best['step_j']:.1f} J against {base['step_j']:.1f} J.")"""),
 ]
 

@@ -166,3 +166,24 @@ def test_exflow_reproduction_explains_ilp_versus_round_robin_by_the_all_to_all_s
     assert by["ilp"]["speedup_vs_round_robin"] > 1.0
     assert by["ilp"]["speedup_vs_round_robin"] == pytest.approx(by["ilp"]["explained_vs_round_robin"], rel=0.01)
     assert by["round_robin"]["speedup_vs_standard"] > 1.0  # one all-to-all per layer instead of two
+
+
+def test_default_ep_is_uniform_traffic_per_link_and_one_node_keeps_the_flat_all_to_all():
+    """Without a placement, EP is uniform routing costed per link class. Inside one node that is the
+    flat all-to-all: (ep - 1) / ep of a GPU's k copies over NVLink, ep - 1 latencies, twice a layer."""
+    shape = decode(64, 2048)
+    dev = load_device("h100")
+    default = build_table(MIX, shape, "bf16", ep=8, gpus_per_node=4)
+    explicit = build_table(MIX, shape, "bf16", ep=8, ep_traffic=uniform_traffic(8, 4, 2))
+    assert list(default.name) == list(explicit.name)
+    np.testing.assert_allclose(dev.cost(default).time_s, dev.cost(explicit).time_s, rtol=1e-12)
+    one = build_table(MIX, shape, "bf16", ep=8, gpus_per_node=8)
+    r = _rows(one)
+    assert set(r) == {"ep_all_to_all"} and one.count[r["ep_all_to_all"]] == 2 * MIX.moe_layers
+    vec = MIX.hidden * Precision.parse("bf16").act_bytes
+    want = 64 / 8 * 2 * 7 / 8 * vec / dev.scale_up.bandwidth + 7 * dev.scale_up.latency_s
+    assert dev.cost(one).time_s[r["ep_all_to_all"], 0] == pytest.approx(want, rel=1e-12)
+    half = build_table(MIX, shape, "bf16", ep=8, gpus_per_node=8, ep_remote_fraction=7 / 16)
+    t_half = dev.cost(half).time_s[r["ep_all_to_all"], 0]
+    assert t_half == pytest.approx(64 / 8 * 2 * 7 / 16 * vec / dev.scale_up.bandwidth + 7 * dev.scale_up.latency_s,
+                                   rel=1e-12)
