@@ -132,3 +132,23 @@ def test_a_broken_plugin_is_a_named_error(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "GENZ_PLUGINS: cannot load plugin" in r.stderr and "boom" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_entry_point_plugins_are_found_by_the_quick_scan_and_loaded(tmp_path, monkeypatch):
+    """An installed package declaring a ``genz.plugins`` entry point: the start-up scan sees it and
+    load_plugins imports it; without one, nothing is scanned beyond the dist-info folders."""
+    import sys
+
+    from genz import plugins
+
+    monkeypatch.delenv("GENZ_PLUGINS", raising=False)
+    monkeypatch.setattr(sys, "path", [str(tmp_path)])
+    assert not plugins.any_plugins()
+    (tmp_path / "genz_ep_demo.py").write_text("LOADED = True\n")
+    dist = tmp_path / "genz_ep_demo-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: genz-ep-demo\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[genz.plugins]\ndemo = genz_ep_demo\n")
+    assert plugins.any_plugins()
+    assert "genz_ep_demo" in plugins.load_plugins("")
+    assert sys.modules["genz_ep_demo"].LOADED

@@ -29,12 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def _plugins() -> None:
     """Load users' plugins (GENZ_PLUGINS, genz.plugins entry points) before any command is built, so
     their policies, routers and device families appear in its options."""
-    import os
-    from importlib.metadata import entry_points
+    from genz.plugins import any_plugins, load_plugins
 
-    if not os.environ.get("GENZ_PLUGINS") and not entry_points(group="genz.plugins"):
+    if not any_plugins():
         return
-    from genz.plugins import load_plugins
 
     try:
         load_plugins()
