@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from genz.ep_traffic import EPTraffic, traffic_from_placement, uniform_traffic
 from genz.operators import build_table
@@ -187,3 +189,23 @@ def test_default_ep_is_uniform_traffic_per_link_and_one_node_keeps_the_flat_all_
     t_half = dev.cost(half).time_s[r["ep_all_to_all"], 0]
     assert t_half == pytest.approx(64 / 8 * 2 * 7 / 16 * vec / dev.scale_up.bandwidth + 7 * dev.scale_up.latency_s,
                                    rel=1e-12)
+
+_JUNK = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+                     max_leaves=8)
+_NUM = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 10**6), st.text(max_size=3), st.none())
+
+
+@given(payload=st.one_of(_JUNK, st.fixed_dictionaries({
+    "cluster": st.fixed_dictionaries({"nodes": _NUM, "gpus_per_node": _NUM}),
+    "methods": st.fixed_dictionaries({"ilp": st.one_of(_JUNK, st.fixed_dictionaries({
+        "cross_gpu_hops_per_token_layer": _NUM, "inter_node_hops_per_token_layer": _NUM,
+        "load_imbalance": _NUM}))})})))
+def test_any_placement_file_content_is_read_or_refused_with_a_value_error(payload):
+    """Hostile or broken `genz place` files: either a valid EPTraffic or a ValueError that says why."""
+    try:
+        t = traffic_from_placement(payload, "ilp")
+    except ValueError as exc:
+        assert str(exc)
+        return
+    assert t.gpus >= 1 and 0 <= t.inter_node_copies and 0 <= t.intra_node_copies and t.load_imbalance >= 1
