@@ -209,3 +209,13 @@ def test_any_placement_file_content_is_read_or_refused_with_a_value_error(payloa
         assert str(exc)
         return
     assert t.gpus >= 1 and 0 <= t.inter_node_copies and 0 <= t.intra_node_copies and t.load_imbalance >= 1
+
+
+def test_a_resolved_placement_section_resolves_to_itself(placement_file):
+    from genz.serving.scenario_file import resolve
+
+    raw = {"model": "mixtral-8x7b", "hardware": "a100-80gb-sxm", "ep": 8}
+    spec = resolve({**raw, "placement": {"file": str(placement_file), "method": "greedy"}})
+    assert spec["placement"] == {"file": str(placement_file), "method": "greedy"}
+    assert resolve({**raw, "placement": spec["placement"]})["placement"] == spec["placement"]
+    assert resolve({**raw, "placement": str(placement_file)})["placement"]["method"] == "ilp"  # a file name alone

@@ -512,7 +512,7 @@ def _placement(raw, engine: dict, base_dir: Path | None) -> dict | None:
     if traffic.gpus != engine["ep"]:
         _fail("placement.file", f"{path} places experts on {traffic.gpus} GPUs ({traffic.nodes} x "
                                 f"{traffic.gpus_per_node}); the replica runs ep={engine['ep']} (set ep to match)")
-    return {"file": path, "method": method, "gpus_per_node": traffic.gpus_per_node}
+    return {"file": path, "method": method}
 
 
 def load_scenario(path: str | Path | None = None, overrides: dict | None = None) -> tuple[Scenario, dict]:
