@@ -1,8 +1,8 @@
 """Speed of the serving simulation: 100,000 requests through 8 replicas with continuous batching.
 
-    python benchmarks/bench_serving.py               # the full run (goal: <= 60 s on 2 cores)
+    python benchmarks/bench_serving.py               # the full run on the linear test double
     python benchmarks/bench_serving.py --requests 20000 --profile   # cProfile's top functions
-    python benchmarks/bench_serving.py --engine      # the same run costed by the analytical engine
+    python benchmarks/bench_serving.py --engine      # costed by the analytical engine (goal: <= 10 s)
     python benchmarks/bench_serving.py --engine --check-error 5000  # memo buckets vs exact costs
 
 Workload: question-answering shape (log-normal prompts, mean 1000 tokens, and outputs, mean 200,
@@ -103,7 +103,8 @@ def main(argv=None) -> None:
     ap.add_argument("--rate-per-replica", type=float, default=14.0, help="requests/s per replica")
     ap.add_argument("--profile", action="store_true", help="print cProfile's top 25 functions")
     ap.add_argument("--engine", action="store_true", help="cost iterations with EngineStepCost (llama-3-8b, h100-sxm)")
-    ap.add_argument("--memo", default="16,256", help="prefill and context buckets of the step-cost memo")
+    ap.add_argument("--memo", default="2,256",
+                    help="prefill and context buckets of the step-cost memo (default: MemoConfig's, as genz simulate)")
     ap.add_argument("--check-error", type=int, metavar="N", default=0,
                     help="compare N requests with --memo buckets against exact costs, then stop")
     a = ap.parse_args(argv)

@@ -245,7 +245,11 @@ class SaturationConfig:
 
 @dataclass(frozen=True)
 class MemoConfig:
-    """Buckets of the step-cost memo (tokens); 1 and 1 make it exact (see :mod:`genz.serving.cost`)."""
+    """Buckets of the step-cost memo (tokens); 1 and 1 make it exact (see :mod:`genz.serving.cost`).
+
+    Stated tolerance of the defaults (2, 256): every iteration's time within 0.5 % of the exact
+    engine's (tests/test_step_parts.py checks every distinct iteration of a run; `python
+    benchmarks/bench_serving.py --engine --check-error 5000` prints the worst of a sample)."""
 
     prefill_bucket: int = 2
     context_bucket: int = 256
