@@ -136,7 +136,9 @@ def test_list(what):
 PLACE_FLAGS = {"--experts": BAD_POSITIVE_INT, "--tokens": BAD_POSITIVE_INT, "--layers": BAD_POSITIVE_INT,
                "--top-k": BAD_POSITIVE_INT, "--nodes": BAD_POSITIVE_INT, "--gpus-per-node": BAD_POSITIVE_INT,
                "--threads": BAD_POSITIVE_INT, "--time-limit": BAD_POSITIVE_FLOAT, "--holdout": BAD_FRACTION,
-               "--synthetic": BAD_FRACTION}
+               "--synthetic": BAD_FRACTION,
+               "--skew": st.one_of(st.sampled_from(["-1", "nan", "inf", "11", "abc", ""]),
+                                   st.floats(max_value=-1e-9).map(repr), st.floats(min_value=10.0, exclude_min=True).map(repr))}
 
 
 @OPTS
@@ -267,6 +269,18 @@ def test_simulate_refuses_bad_numbers(flag, value):
 
 
 @OPTS
+@given(content=st.one_of(st.binary(max_size=120), st.sampled_from([b"{}", b"[]", b'{"cluster": {}, "methods": {}}',
+                                                                  b'{"cluster": {"nodes": 2, "gpus_per_node": 4}, '
+                                                                  b'"methods": {"ilp": {"cross_gpu_hops_per_token_layer": '
+                                                                  b'-1, "inter_node_hops_per_token_layer": 0}}}'])))
+def test_simulate_refuses_damaged_placement_files(content, tmp_path_factory):
+    f = tmp_path_factory.mktemp("pl") / "place.json"
+    f.write_bytes(content)
+    r = invoke(["simulate", "--model", "mixtral-8x7b", "--ep", "8", "--placement", str(f), "--requests", "5"])
+    assert r.exit_code == 2 and "placement" in r.output, r.output
+
+
+@OPTS
 @given(flag=st.sampled_from(SIMULATE_FLOATS), value=BAD_POSITIVE_FLOAT)
 @example(flag="--rate", value="1e-300")  # once gave TTFT 0.0
 def test_simulate_refuses_bad_rates_and_slos(flag, value):
@@ -275,7 +289,7 @@ def test_simulate_refuses_bad_rates_and_slos(flag, value):
 
 
 _SCENARIO_KEYS = st.sampled_from(["replicas", "tp", "seed", "window_s", "router", "scheduler", "workload", "slo",
-                                  "disaggregation", "memo", "saturation", "model", "hardware", "name"])
+                                  "disaggregation", "memo", "saturation", "model", "hardware", "name", "placement"])
 _JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
                   st.text(max_size=20), st.lists(st.integers(), max_size=3),
                   st.dictionaries(st.text(max_size=8), st.integers(), max_size=3))
@@ -285,6 +299,8 @@ _JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.flo
 @given(key=_SCENARIO_KEYS, value=_JUNK)
 @example(key="window_s", value=1e-9)  # once cut a run into a billion windows
 @example(key="tp", value=1.8446744073709552e+19)  # once overflowed numpy (TypeError) instead of a named error
+@example(key="placement", value={"file": "nowhere.json"})
+@example(key="placement", value=3)
 def test_scenario_files_with_junk_fields_fail_cleanly(key, value, tmp_path_factory):
     import yaml
 
