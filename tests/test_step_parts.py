@@ -24,6 +24,9 @@ COSTS = {
     "llama-3-8b tp2 sglang": EngineStepCost("llama-3-8b", "h100-sxm", tp=2, runtime="sglang"),
     "mixtral ep4": EngineStepCost("mixtral-8x7b", "h100-sxm", ep=4, gpus_per_node=2),
     "llama-2-70b tp4 fp8": EngineStepCost("llama-2-70b", "h200", "fp8", tp=4),
+    "llama-3-8b pp2 a100": EngineStepCost("llama-3-8b", "a100-80gb-sxm", pp=2),
+    "deepseek-v3 mla ep64 tp8": EngineStepCost("deepseek-v3", "h200", "fp8", tp=8, ep=64),
+    "opt-6.7b learned positions": EngineStepCost("opt-6.7b", "h100-sxm"),
 }
 
 chunks = st.lists(st.tuples(st.integers(1, 4096), st.integers(0, 8192)), max_size=3)
