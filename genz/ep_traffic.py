@@ -81,13 +81,6 @@ class EPTraffic:
         """GPUs of the EP group in one node."""
         return min(self.gpus_per_node, self.gpus)
 
-    def to_dict(self) -> dict:
-        """The fields and the node count, for JSON."""
-        return {"gpus": self.gpus, "gpus_per_node": self.gpus_per_node, "nodes": self.nodes,
-                "intra_node_copies": self.intra_node_copies, "inter_node_copies": self.inter_node_copies,
-                "load_imbalance": self.load_imbalance, "all_to_alls_per_layer": self.all_to_alls_per_layer,
-                "source": self.source}
-
 
 def uniform_traffic(gpus: int, gpus_per_node: int, top_k: int, remote_fraction: float | None = None,
                     load_imbalance: float = 1.0) -> EPTraffic:

@@ -322,27 +322,22 @@ the all-to-all moves: those that stay in the node go over NVLink, those that lea
 network, each at its own bandwidth. The engine takes them, with the busiest GPU's load, as an
 `EPTraffic` (`genz/ep_traffic.py`; `genz simulate --placement` does the same from a `genz place`
 file), one all-to-all per layer as in ExFlow."""),
-    ("code", """from genz.ep_traffic import EPTraffic
+    ("code", """from genz.ep_traffic import traffic_from_placement
 from genz.stepcost import EngineStepCost
+from optimizers.placement.report import evaluate_placement
 
 
-def traffic(gpu_of, ids, gpus_per_node):
-    home = gpu_of[np.arange(LAYERS - 1)[None, :], ids[:, :-1, 0]][:, :, None]  # (tokens, layers-1, 1)
-    dest = gpu_of[np.arange(1, LAYERS)[None, :, None], ids[:, 1:, :]]  # (tokens, layers-1, k)
-    per = (LAYERS - 1) * len(ids)
-    cross = float((dest != home).sum() / per)
-    inter = float((dest // gpus_per_node != home // gpus_per_node).sum() / per)
-    load = np.stack([np.bincount(gpu_of[layer][ids[:, layer, :]].ravel(), minlength=gpu_of.max() + 1)
-                     for layer in range(LAYERS)])
-    imbalance = float(np.mean(load.max(axis=1) / load.mean(axis=1)))
-    return EPTraffic(int(gpu_of.max()) + 1, gpus_per_node, cross - inter, inter, imbalance, 1)
+def traffic(name, placement):
+    # the placement's hops per token and layer and its load imbalance, as genz place reports them
+    metrics = evaluate_placement(placement, trace, method=name).to_dict()
+    return traffic_from_placement({"cluster": placement.cluster.to_dict(), "methods": {name: metrics}}, name)
 
 
 rows = []
 for name, m in methods.items():
     # Mixtral-8x7B, expert parallel over the 4 H100s of the cluster above (2 nodes of 2, 2 experts
     # per GPU): one continuous-batching iteration
-    tr = traffic(getattr(m, "placement", m).gpu_of, trace.expert_ids, cluster.gpus_per_node)
+    tr = traffic(name, getattr(m, "placement", m))
     cost = EngineStepCost("mixtral-8x7b", "h100", ep=cluster.gpus, ep_traffic=tr)
     t, e = cost.step(((512, 0),) * 8, (1024,) * 64)
     rows.append({"placement": name, "intra_node_copies": tr.intra_node_copies,
