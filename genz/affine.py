@@ -208,14 +208,20 @@ class CompiledTable:
     coef: np.ndarray
     rows: int
 
+    def __post_init__(self) -> None:
+        # only the (gate, feature) pairs some coefficient uses; gate 0 (1 > 0) is always open
+        used = np.flatnonzero(np.abs(self.coef).sum(axis=0))
+        self._gate_of, self._feature_of = used // _NF, used % _NF
+        self._coef_used = np.ascontiguousarray(self.coef[:, used])
+        one = np.zeros((1, _NF))
+        one[0, 0] = 1.0
+        self._all_gates = np.vstack([one, self.gates])
+
     def table(self, x: np.ndarray) -> OperatorTable:
         """The operator table of the shapes whose :func:`features` are ``x`` (8, N)."""
-        n = x.shape[1]
-        open_ = np.empty((len(self.gates) + 1, n))
-        open_[0] = 1.0
-        np.greater(self.gates @ x, 0.0, out=open_[1:], casting="unsafe")
-        xs = (open_[:, None, :] * x[None, :, :]).reshape(-1, n)
-        wide = (self.coef @ xs).reshape(len(_Rows._WIDE), self.rows, n)
+        open_ = (self._all_gates @ x) > 0.0
+        wide = (self._coef_used @ (open_[self._gate_of] * x[self._feature_of])).reshape(
+            len(_Rows._WIDE), self.rows, x.shape[1])
         return OperatorTable(**self.static, **dict(zip(_Rows._WIDE, wide, strict=True)))
 
 

@@ -233,17 +233,22 @@ def smooth_max(a, b, p: float):
     """``(a^p + b^p)^(1/p)`` for arrays >= 0; the hard maximum when ``p`` is 0 or infinite."""
     if not p or math.isinf(p):
         return np.maximum(a, b)
+    # (a/hi)^p + (b/hi)^p with hi = max(a, b) is 1 + (lo/hi)^p, term for term (x/x is exactly 1)
     hi = np.maximum(a, b)
-    safe = np.where(hi > 0, hi, 1.0)
-    return np.where(hi > 0, hi * ((a / safe) ** p + (b / safe) ** p) ** (1.0 / p), 0.0)
+    r = np.divide(np.minimum(a, b), hi, out=np.zeros(np.shape(hi)), where=hi > 0)
+    r **= p
+    r += 1.0
+    r **= 1.0 / p
+    r *= hi
+    return r
 
 
 @dataclass
 class RowPrep:
     """The row-wise part of :meth:`GPU.cost`, per row (arrays of shape (R, 1) unless said): roofline
-    ``rate`` (FLOP/s), ``is_attn``, GEMM rows (``is_gemm`` (R,)) and their minimum tile rows
+    ``rate`` (FLOP/s), ``is_attn``, GEMM rows (``is_gemm``, indices) and their minimum tile rows
     (``rows_min``; None: no tile padding), ``attn`` (row, decode, paged, KV bytes, peak) per
-    attention row, ``l2_rows`` (None: no L2 model), ``floor`` seconds per launch, ``is_coll``,
+    attention row, ``l2_rows`` (None: no L2 model), ``floor`` seconds per launch, ``not_coll``,
     ``colls`` (row, time function, group, link) per collective, ``pj_flop`` and the byte energies."""
 
     rate: np.ndarray
@@ -253,7 +258,7 @@ class RowPrep:
     attn: list
     l2_rows: np.ndarray | None
     floor: np.ndarray
-    is_coll: np.ndarray
+    not_coll: np.ndarray
     colls: list
     pj_flop: np.ndarray
     pj_hbm: float
@@ -374,10 +379,10 @@ class GPU:
             pj_flop = np.where(is_attn[:, None], float(p.pj_per_flop["attention"]), pj_flop)
         return RowPrep(
             rate=peak * np.where(is_attn[:, None], p.attention_eff, eff), is_attn=is_attn[:, None],
-            is_gemm=is_gemm if rows_min is not None else None, rows_min=rows_min, attn=attn,
+            is_gemm=np.flatnonzero(is_gemm) if rows_min is not None else None, rows_min=rows_min, attn=attn,
             l2_rows=np.isin(classes, L2_CLASSES)[:, None] if p.l2_read_eff > 0 else None,
             floor=np.array([self._floor(c, d) for c, d in zip(classes, dtypes, strict=True)])[:, None],
-            is_coll=(classes == "collective")[:, None], colls=colls, pj_flop=pj_flop,
+            not_coll=(classes != "collective")[:, None], colls=colls, pj_flop=pj_flop,
             pj_hbm=self._pj_byte("hbm"), pj_l2=self._pj_byte("l2"))
 
     def cost(self, table: OperatorTable, *, cuda_graphs: bool = True, prep: RowPrep | None = None) -> OpCosts:
@@ -387,14 +392,13 @@ class GPU:
         if prep is None:
             prep = self.prepare(table)
         nbytes = table.bytes_read + table.bytes_written
-        work = (table.flops > 0) | (nbytes > 0)
-        launches = table.kernels * work
+        launches = table.kernels * ((table.flops + nbytes) > 0)  # rows with work (both terms >= 0)
         flops_eff = table.flops.astype(float)
         if prep.rows_min is not None:
             g = prep.is_gemm
-            m = table.m[g]
-            flops_eff[g] = np.where(m > 0, table.flops[g] * np.maximum(m, prep.rows_min)
-                                    / np.where(m > 0, m, 1.0), table.flops[g])
+            m, fl = table.m[g], table.flops[g]
+            pos = m > 0
+            flops_eff[g] = np.where(pos, fl * np.maximum(m, prep.rows_min) / np.where(pos, m, 1.0), fl)
         t_c = flops_eff / prep.rate
         wave = np.ones_like(t_c)
         if prep.attn:
@@ -427,7 +431,7 @@ class GPU:
             time = t_gpu + gap
         else:
             time, overhead = self._eager(table, t_gpu, floor)
-        bound = np.where((overhead > 0.5 * time) & ~prep.is_coll, 3, bound).astype(np.int8)
+        bound[(overhead > 0.5 * time) & prep.not_coll] = 3
         # tensor-core work spent: attention runs its padded tiles (with softmax, at its own pJ/FLOP
         # when the profile has an "attention" entry); GEMM padding is a time effect only
         work_flops = np.where(prep.is_attn, flops_eff, table.flops)
@@ -448,10 +452,16 @@ class GPU:
                 flops_eff[i], t_c[i], wave[i] = fe, tc, wv
                 launches[i] = launches[i] + extra
                 continue
-            for j, cell in enumerate(zip(*(a.tolist() for a in args), strict=True)):
-                fe, tc, extra, wv = attention_cost(SCALAR, p, sms, peak, decode, paged, kvb, *cell)
-                flops_eff[i, j], t_c[i, j], wave[i, j] = fe, tc, wv
-                launches[i, j] = launches[i, j] + extra
+            cells = []
+            for cell in zip(*(a.tolist() for a in args), strict=True):
+                m, _, k, fl, rd, wr, _ = cell
+                if not (m or k or fl or rd or wr):  # no work in this step: what the body gives, directly
+                    cells.append((0.0, 0.0, 0, 1.0))
+                else:
+                    cells.append(attention_cost(SCALAR, p, sms, peak, decode, paged, kvb, *cell))
+            fe, tc, extra, wv = zip(*cells, strict=True)
+            flops_eff[i], t_c[i], wave[i] = fe, tc, wv
+            launches[i] = launches[i] + extra
 
     def _eager(self, table: OperatorTable, t_gpu: np.ndarray, floor: np.ndarray):
         """Step-level eager time: smax(host issue time, device time), shared out over the rows."""
