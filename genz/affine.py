@@ -222,7 +222,10 @@ class CompiledTable:
         open_ = (self._all_gates @ x) > 0.0
         wide = (self._coef_used @ (open_[self._gate_of] * x[self._feature_of])).reshape(
             len(_Rows._WIDE), self.rows, x.shape[1])
-        return OperatorTable(**self.static, **dict(zip(_Rows._WIDE, wide, strict=True)))
+        t = OperatorTable.__new__(OperatorTable)  # every field given: no __init__ checks to run
+        t.__dict__.update(self.static)
+        t.__dict__.update(zip(_Rows._WIDE, wide, strict=True))
+        return t
 
 
 def _compile_rows(rows: _SymbolicRows) -> CompiledTable:

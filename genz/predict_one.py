@@ -126,13 +126,11 @@ def evaluate_one(plan: OnePlan, B: float, S: float, Out: float, dp: int = 1) -> 
     mb = min(B, pp)
     b = B / mb
     factor = (mb + pp - 1) / pp
-    x = np.zeros((8, 3))
-    x[0] = 1.0
-    # prefill(b, S): tokens, sequences, causal pairs, keys, then two decodes over S and S + Out - 2
-    x[1:5, 0] = (b * S, b, b * (S * S / 2.0), b * S)
-    x[5, 1:] = b
-    x[6, 1:] = (b * (S + 1.0), b * (S + max(Out - 2.0, 0.0) + 1.0))
-    x[7] = b
+    # features of prefill(b, S) (tokens, sequences, causal pairs, keys) and of two decodes over S and
+    # S + Out - 2 (sequences, keys), LM rows for all three
+    bs = b * S
+    x = np.array([(1.0, 1.0, 1.0), (bs, 0.0, 0.0), (b, 0.0, 0.0), (b * (S * S / 2.0), 0.0, 0.0), (bs, 0.0, 0.0),
+                  (0.0, b, b), (0.0, b * (S + 1.0), b * (S + max(Out - 2.0, 0.0) + 1.0)), (b, b, b)])
     table = plan.compiled.table(x)
     c = plan.device.cost(table, cuda_graphs=plan.cuda_graphs, prep=plan.prep)
     # step sums: row 0 of plan.sums counts instances, the others per op class (time, energy, overhead)

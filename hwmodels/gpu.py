@@ -246,7 +246,7 @@ def smooth_max(a, b, p: float):
 @dataclass
 class RowPrep:
     """The row-wise part of :meth:`GPU.cost`, per row (arrays of shape (R, 1) unless said): roofline
-    ``rate`` (FLOP/s), ``is_attn``, GEMM rows (``is_gemm``, indices) and their minimum tile rows
+    ``rate`` (FLOP/s), ``is_attn``, GEMM rows (``is_gemm``) and their minimum tile rows
     (``rows_min``; None: no tile padding), ``attn`` (row, decode, paged, KV bytes, peak) per
     attention row, ``l2_rows`` (None: no L2 model), ``floor`` seconds per launch, ``not_coll``,
     ``colls`` (row, time function, group, link) per collective, ``pj_flop`` and the byte energies."""
@@ -254,7 +254,7 @@ class RowPrep:
     rate: np.ndarray
     is_attn: np.ndarray
     is_gemm: np.ndarray | None
-    rows_min: np.ndarray | None
+    rows_min: np.ndarray | None  # (R, 1), 0 on rows that are not GEMMs
     attn: list
     l2_rows: np.ndarray | None
     floor: np.ndarray
@@ -364,7 +364,8 @@ class GPU:
             bits = np.array([_DTYPE_BITS.get(str(d), 16.0) for d in dtypes[is_gemm]])
             small = ((table.weight_bits[is_gemm] > 0) & (table.weight_bits[is_gemm] < bits)) | (
                 table.variant[is_gemm] == "fused_moe")
-            rows_min = np.where(small, min(p.gemm_min_rows, WEIGHT_ONLY_MIN_ROWS), p.gemm_min_rows)[:, None]
+            rows_min = np.zeros((len(classes), 1))
+            rows_min[is_gemm, 0] = np.where(small, min(p.gemm_min_rows, WEIGHT_ONLY_MIN_ROWS), p.gemm_min_rows)
         attn = []
         if p.attn_tile_rows > 0:
             attn = [(int(i), "decode" in str(table.name[i]), table.variant[i] == "paged",
@@ -379,7 +380,7 @@ class GPU:
             pj_flop = np.where(is_attn[:, None], float(p.pj_per_flop["attention"]), pj_flop)
         return RowPrep(
             rate=peak * np.where(is_attn[:, None], p.attention_eff, eff), is_attn=is_attn[:, None],
-            is_gemm=np.flatnonzero(is_gemm) if rows_min is not None else None, rows_min=rows_min, attn=attn,
+            is_gemm=is_gemm[:, None] if rows_min is not None else None, rows_min=rows_min, attn=attn,
             l2_rows=np.isin(classes, L2_CLASSES)[:, None] if p.l2_read_eff > 0 else None,
             floor=np.array([self._floor(c, d) for c, d in zip(classes, dtypes, strict=True)])[:, None],
             not_coll=(classes != "collective")[:, None], colls=colls, pj_flop=pj_flop,
@@ -394,13 +395,11 @@ class GPU:
         nbytes = table.bytes_read + table.bytes_written
         launches = table.kernels * ((table.flops + nbytes) > 0)  # rows with work (both terms >= 0)
         flops_eff = table.flops.astype(float)
-        if prep.rows_min is not None:
-            g = prep.is_gemm
-            m, fl = table.m[g], table.flops[g]
-            pos = m > 0
-            flops_eff[g] = np.where(pos, fl * np.maximum(m, prep.rows_min) / np.where(pos, m, 1.0), fl)
+        if prep.rows_min is not None:  # GEMM rows with rows: FLOPs x max(m, tile rows) / m
+            np.divide(table.flops * np.maximum(table.m, prep.rows_min), table.m, out=flops_eff,
+                      where=prep.is_gemm & (table.m > 0))
         t_c = flops_eff / prep.rate
-        wave = np.ones_like(t_c)
+        wave = np.ones(t_c.shape)
         if prep.attn:
             self._attention(table, prep.attn, flops_eff, t_c, launches, wave)
 
@@ -408,7 +407,7 @@ class GPU:
         bw = spec.memory_bandwidth
         l2_read = 0.0
         if prep.l2_rows is not None:
-            l2_read = np.where(prep.l2_rows & (nbytes <= spec.l2_bytes), table.bytes_read, 0.0)
+            l2_read = table.bytes_read * (prep.l2_rows & (nbytes <= spec.l2_bytes))
         hbm_read = table.bytes_read - l2_read
         t_m = hbm_read / (bw * p.memory_eff) + table.bytes_written / (bw * (p.write_eff or p.memory_eff))
         if prep.l2_rows is not None:
@@ -417,7 +416,7 @@ class GPU:
             t_m = t_m + np.minimum(hbm_read, table.bytes_written) / (bw * p.rw_mix_eff)
         floor = launches * prep.floor
         t_gpu = floor + smooth_max(t_c, t_m, p.overlap_p) * wave
-        bound = (~(t_c >= t_m)).astype(np.int8)
+        bound = (t_c < t_m).astype(np.int8)  # 0 compute, 1 memory
         for i, fn, group, link in prep.colls:
             t_gpu[i] = fn(table.coll_bytes[i], group, link.bandwidth, link.latency_s)
             bound[i] = 2
@@ -443,25 +442,30 @@ class GPU:
         """FlashAttention-2 mechanisms (:mod:`hwmodels.gpu_attention`) for the attention ``rows``
         (arrays updated in place): whole rows at once, or one float at a time for a few columns."""
         p, sms = self.profile, float(self.spec.sm_count)
-        n_cols = t_c.shape[1]
-        for i, decode, paged, kvb, peak in rows:
-            args = (table.m[i], table.n[i], table.k[i], table.flops[i], table.bytes_read[i], table.bytes_written[i],
-                    table.kernels[i])
-            if n_cols > SCALAR_COLUMNS:
-                fe, tc, extra, wv = attention_cost(NUMPY, p, sms, peak, decode, paged, kvb, *args)
+        fields = (table.m, table.n, table.k, table.flops, table.bytes_read, table.bytes_written, table.kernels)
+        if t_c.shape[1] > SCALAR_COLUMNS:
+            for i, decode, paged, kvb, peak in rows:
+                fe, tc, extra, wv = attention_cost(NUMPY, p, sms, peak, decode, paged, kvb, *(a[i] for a in fields))
                 flops_eff[i], t_c[i], wave[i] = fe, tc, wv
                 launches[i] = launches[i] + extra
-                continue
-            cells = []
-            for cell in zip(*(a.tolist() for a in args), strict=True):
+            return
+        idx = [r[0] for r in rows]
+        values = np.stack(fields)[:, idx].tolist()  # (field, attention row, column) as floats
+        for j, (i, decode, paged, kvb, peak) in enumerate(rows):
+            fe, tc, extra, wv = [], [], [], []
+            for cell in zip(*(v[j] for v in values), strict=True):
                 m, _, k, fl, rd, wr, _ = cell
                 if not (m or k or fl or rd or wr):  # no work in this step: what the body gives, directly
-                    cells.append((0.0, 0.0, 0, 1.0))
+                    r = (0.0, 0.0, 0, 1.0)
                 else:
-                    cells.append(attention_cost(SCALAR, p, sms, peak, decode, paged, kvb, *cell))
-            fe, tc, extra, wv = zip(*cells, strict=True)
+                    r = attention_cost(SCALAR, p, sms, peak, decode, paged, kvb, *cell)
+                fe.append(r[0])
+                tc.append(r[1])
+                extra.append(r[2])
+                wv.append(r[3])
             flops_eff[i], t_c[i], wave[i] = fe, tc, wv
-            launches[i] = launches[i] + extra
+            if any(extra):
+                launches[i] = launches[i] + extra
 
     def _eager(self, table: OperatorTable, t_gpu: np.ndarray, floor: np.ndarray):
         """Step-level eager time: smax(host issue time, device time), shared out over the rows."""
