@@ -217,15 +217,33 @@ class CompiledTable:
         one[0, 0] = 1.0
         self._all_gates = np.vstack([one, self.gates])
 
-    def table(self, x: np.ndarray) -> OperatorTable:
-        """The operator table of the shapes whose :func:`features` are ``x`` (8, N)."""
-        open_ = (self._all_gates @ x) > 0.0
-        wide = (self._coef_used @ (open_[self._gate_of] * x[self._feature_of])).reshape(
-            len(_Rows._WIDE), self.rows, x.shape[1])
+    def fixed_gates(self, nonzero: list[set[int]]) -> np.ndarray | None:
+        """The coefficients for steps whose features are known to be positive exactly at the
+        indices ``nonzero[c]`` (column ``c``; 0 is the constant): a matrix (W * R * C, 8 * C) that maps
+        the columns' features, stacked, to the wide values in (W, R, C) order. None when a gate has
+        a negative coefficient (its sign would depend on magnitudes, not on which features are zero)."""
+        if (self.gates < 0).any():
+            return None
+        C = len(nonzero)
+        full = self.coef.reshape(len(_Rows._WIDE) * self.rows, len(self.gates) + 1, _NF)
+        out = np.zeros((full.shape[0], C, C * _NF))
+        for c, nz in enumerate(nonzero):
+            open_ = [True] + [bool(any(g[i] > 0 for i in nz)) for g in self.gates]
+            out[:, c, c * _NF:(c + 1) * _NF] = full[:, open_, :].sum(axis=1)
+        return out.reshape(-1, C * _NF)
+
+    def table_from(self, wide: np.ndarray) -> OperatorTable:
+        """An operator table whose per-configuration fields are ``wide`` (W, R, N)."""
         t = OperatorTable.__new__(OperatorTable)  # every field given: no __init__ checks to run
         t.__dict__.update(self.static)
         t.__dict__.update(zip(_Rows._WIDE, wide, strict=True))
         return t
+
+    def table(self, x: np.ndarray) -> OperatorTable:
+        """The operator table of the shapes whose :func:`features` are ``x`` (8, N)."""
+        open_ = (self._all_gates @ x) > 0.0
+        return self.table_from((self._coef_used @ (open_[self._gate_of] * x[self._feature_of])).reshape(
+            len(_Rows._WIDE), self.rows, x.shape[1]))
 
 
 def _compile_rows(rows: _SymbolicRows) -> CompiledTable:

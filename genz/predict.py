@@ -447,7 +447,8 @@ def predict(model: str | Model = "llama-3-8b", hardware: str | Device = "h200", 
     check_device_precision(dev, prec)
     rt = load_runtime(runtime) if isinstance(runtime, str) else runtime
     plan = plan_for(m, dev, prec, rt, tp=tp, pp=pp, ep=ep, gpus_per_node=gpus_per_node, cuda_graphs=cuda_graphs)
-    if plan is not None and all(type(x) in (int, float) or np.ndim(x) == 0 for x in (batch, prompt, output)):
+    if plan is not None and (type(batch) is type(prompt) is type(output) is int
+                             or all(np.ndim(x) == 0 for x in (batch, prompt, output))):
         v = evaluate_one(plan, float(batch), float(prompt), float(output), dp)
         basis = {**plan.basis, "expected_error": dict(plan.basis["expected_error"])}
         execution = plan.execution

@@ -37,6 +37,10 @@ BOUNDS = OpCosts.BOUNDS
 #: Plans kept (least recently made first out); each is a few kB.
 PLAN_CACHE_SIZE = 256
 _BOUND_IDS = np.arange(len(BOUNDS))[:, None, None]
+#: Features (indices into genz.affine.features' rows) positive in a prefill of b >= 1 sequences of
+#: S >= 1 new tokens on none cached, and in a decode of b >= 1 sequences; the rest are 0.
+_PREFILL_NONZERO = {0, 1, 2, 3, 4, 7}
+_DECODE_NONZERO = {0, 5, 6, 7}
 _CLASS_KEYS = [(f"prefill_{c}_s", f"decode_{c}_s") for c in OP_CLASSES]
 _BOUND_KEYS = [(f"prefill_{b}_bound_s", f"decode_{b}_bound_s") for b in BOUNDS]
 
@@ -47,6 +51,7 @@ class OnePlan:
     prompt and output (see the module docstring); memory in bytes, power in watts."""
 
     compiled: CompiledTable
+    step_coef: np.ndarray | None  # CompiledTable.fixed_gates of (prefill, decode, decode), if it has one
     prep: RowPrep
     device: GPU
     cuda_graphs: bool
@@ -97,7 +102,8 @@ def _make_plan(model, device, precision, runtime, tp, pp, ep, gpus_per_node, cud
     cpu = {} if runs_own_program(device) else runtime.cpu
     devices = devices_per_replica(tp, pp, ep)
     return OnePlan(
-        compiled=ct, prep=device.prepare(rows), device=device, cuda_graphs=cuda_graphs,
+        compiled=ct, step_coef=ct.fixed_gates([_PREFILL_NONZERO, _DECODE_NONZERO, _DECODE_NONZERO]),
+        prep=device.prepare(rows), device=device, cuda_graphs=cuda_graphs,
         count=rows.count[:, None],
         sums=np.vstack([rows.count, (rows.op_class[None, :] == np.array(OP_CLASSES)[:, None]) * rows.count]),
         pp=pp, dev_stage=devices_per_stage(tp, ep), devices=devices, dpa=1,
@@ -126,12 +132,16 @@ def evaluate_one(plan: OnePlan, B: float, S: float, Out: float, dp: int = 1) -> 
     mb = min(B, pp)
     b = B / mb
     factor = (mb + pp - 1) / pp
-    # features of prefill(b, S) (tokens, sequences, causal pairs, keys) and of two decodes over S and
-    # S + Out - 2 (sequences, keys), LM rows for all three
+    # features (1, then the StepShape fields) of prefill(b, S) and of two decodes over S and S + Out - 2
     bs = b * S
-    x = np.array([(1.0, 1.0, 1.0), (bs, 0.0, 0.0), (b, 0.0, 0.0), (b * (S * S / 2.0), 0.0, 0.0), (bs, 0.0, 0.0),
-                  (0.0, b, b), (0.0, b * (S + 1.0), b * (S + max(Out - 2.0, 0.0) + 1.0)), (b, b, b)])
-    table = plan.compiled.table(x)
+    x = (1.0, bs, b, b * (S * S / 2.0), bs, 0.0, 0.0, b,
+         1.0, 0.0, 0.0, 0.0, 0.0, b, b * (S + 1.0), b,
+         1.0, 0.0, 0.0, 0.0, 0.0, b, b * (S + max(Out - 2.0, 0.0) + 1.0), b)
+    ct = plan.compiled
+    if plan.step_coef is not None:
+        table = ct.table_from((plan.step_coef @ np.array(x)).reshape(-1, ct.rows, 3))
+    else:
+        table = ct.table(np.array(x).reshape(3, 8).T)
     c = plan.device.cost(table, cuda_graphs=plan.cuda_graphs, prep=plan.prep)
     # step sums: row 0 of plan.sums counts instances, the others per op class (time, energy, overhead)
     sums = (plan.sums @ np.concatenate((c.time_s, c.energy_j, c.overhead_s), axis=1)).tolist()
