@@ -237,6 +237,7 @@ class CompiledTable:
         t = OperatorTable.__new__(OperatorTable)  # every field given: no __init__ checks to run
         t.__dict__.update(self.static)
         t.__dict__.update(zip(_Rows._WIDE, wide, strict=True))
+        t.__dict__["stacked"] = wide  # not a field: lets a device read several fields in one gather
         return t
 
     def table(self, x: np.ndarray) -> OperatorTable:

@@ -22,7 +22,7 @@ from genz.ep_traffic import EPTraffic, uniform_traffic
 from genz.parallel import devices_per_replica
 from genz.runtime import Runtime, load_runtime
 from genz.shapes import StepShape
-from hwmodels.optable import OperatorTable
+from hwmodels.optable import WIDE_FIELDS, OperatorTable
 from workloads import Model, Precision
 
 
@@ -30,7 +30,7 @@ class _Rows:
     """Accumulates rows; per-configuration values (scalars or arrays of shape (N,)) are broadcast to
     (R, N) once, when the table is made."""
 
-    _WIDE = ("kernels", "flops", "bytes_read", "bytes_written", "weight_bytes", "m", "n", "k", "coll_bytes")
+    _WIDE = WIDE_FIELDS
 
     def __init__(self, n: int):
         self.n = n

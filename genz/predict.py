@@ -444,9 +444,9 @@ def predict(model: str | Model = "llama-3-8b", hardware: str | Device = "h200", 
     prec = Precision.parse(precision)
     check_inputs(m, batch, prompt, output, tp, pp, ep, dp, allow_long_context)
     dev = load_device(hardware, profile)
-    check_device_precision(dev, prec)
     rt = load_runtime(runtime) if isinstance(runtime, str) else runtime
-    plan = plan_for(m, dev, prec, rt, tp=tp, pp=pp, ep=ep, gpus_per_node=gpus_per_node, cuda_graphs=cuda_graphs)
+    plan = plan_for(m, dev, prec, rt, tp=tp, pp=pp, ep=ep, gpus_per_node=gpus_per_node, cuda_graphs=cuda_graphs,
+                    check=check_device_precision)
     if plan is not None and (type(batch) is type(prompt) is type(output) is int
                              or all(np.ndim(x) == 0 for x in (batch, prompt, output))):
         v = evaluate_one(plan, float(batch), float(prompt), float(output), dp)

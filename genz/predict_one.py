@@ -77,16 +77,22 @@ _PLANS: dict = {}
 
 
 def plan_for(model: Model, device, precision: Precision, runtime: Runtime, *, tp: int = 1, pp: int = 1,
-             ep: int = 1, gpus_per_node: int = 8, cuda_graphs: bool = True) -> OnePlan | None:
-    """The plan of one setting (cached), or None where the vectorized path must answer."""
+             ep: int = 1, gpus_per_node: int = 8, cuda_graphs: bool = True, check=None) -> OnePlan | None:
+    """The plan of one setting (cached), or None where the vectorized path must answer. ``check``
+    (device, precision), if given, runs before a plan is made (a cached plan has passed it)."""
     key = (id(model), id(device), precision, id(runtime), tp, pp, ep, gpus_per_node, cuda_graphs)
     hit = _PLANS.get(key)
     if hit is not None and hit[0] is model and hit[1] is device and hit[3] is runtime:
+        if check is not None and hit[5] is not check:
+            check(device, precision)
         return hit[4]
+    if check is not None:
+        check(device, precision)
     plan = _make_plan(model, device, precision, runtime, tp, pp, ep, gpus_per_node, cuda_graphs)
     if len(_PLANS) >= PLAN_CACHE_SIZE:
         del _PLANS[next(iter(_PLANS))]
-    _PLANS[key] = (model, device, precision, runtime, plan)  # the objects kept alive, so ids stay theirs
+    # the objects are kept alive, so their ids stay theirs; the check that passed is remembered
+    _PLANS[key] = (model, device, precision, runtime, plan, check)
     return plan
 
 

@@ -53,7 +53,7 @@ import numpy as np
 
 from hwmodels.collectives import COLLECTIVE_TIME
 from hwmodels.gpu_attention import ACT_BYTES, NUMPY, SCALAR, attention_cost
-from hwmodels.optable import OP_CLASSES, OpCosts, OperatorTable
+from hwmodels.optable import OP_CLASSES, WIDE_FIELDS, OpCosts, OperatorTable
 from hwmodels.spec import GPUSpec, LinkSpec, load_gpu, load_link
 
 PROFILE_DIR = Path(__file__).parent / "data" / "profiles"
@@ -72,6 +72,9 @@ WEIGHT_ONLY_MIN_ROWS = 16.0
 #: Up to this many configurations, attention rows are costed one float at a time (numpy's per-call
 #: overhead on a few elements exceeds the arithmetic); the values are the same either way.
 SCALAR_COLUMNS = 4
+#: Where attention's inputs (m, n, k, flops, bytes read and written, kernels) sit in a table's
+#: ``stacked`` block (:data:`hwmodels.optable.WIDE_FIELDS`).
+_ATTN_FIELDS = [WIDE_FIELDS.index(f) for f in ("m", "n", "k", "flops", "bytes_read", "bytes_written", "kernels")]
 #: Host time a data-dependent wait adds in eager mode beyond the launch that follows it
 #: (assumption: the device-to-host copy of a small tensor and the stream synchronisation, ~10 us).
 HOST_SYNC_S = 10e-6
@@ -235,7 +238,8 @@ def smooth_max(a, b, p: float):
         return np.maximum(a, b)
     # (a/hi)^p + (b/hi)^p with hi = max(a, b) is 1 + (lo/hi)^p, term for term (x/x is exactly 1)
     hi = np.maximum(a, b)
-    r = np.divide(np.minimum(a, b), hi, out=np.zeros(np.shape(hi)), where=hi > 0)
+    r = np.minimum(a, b)
+    np.divide(r, hi, out=r, where=hi > 0)  # where hi is 0 so is r (a, b >= 0)
     r **= p
     r += 1.0
     r **= 1.0 / p
@@ -450,7 +454,11 @@ class GPU:
                 launches[i] = launches[i] + extra
             return
         idx = [r[0] for r in rows]
-        values = np.stack(fields)[:, idx].tolist()  # (field, attention row, column) as floats
+        stacked = table.__dict__.get("stacked")  # the (field, row, column) block of a compiled table
+        if stacked is not None:
+            values = stacked[_ATTN_FIELDS][:, idx].tolist()
+        else:
+            values = np.stack(fields)[:, idx].tolist()  # (field, attention row, column) as floats
         for j, (i, decode, paged, kvb, peak) in enumerate(rows):
             fe, tc, extra, wv = [], [], [], []
             for cell in zip(*(v[j] for v in values), strict=True):
