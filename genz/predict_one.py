@@ -74,6 +74,7 @@ class OnePlan:
 
 
 _PLANS: dict = {}
+_SEEN: dict = {}
 
 
 def plan_for(model: Model, device, precision: Precision, runtime: Runtime, *, tp: int = 1, pp: int = 1,
@@ -88,6 +89,13 @@ def plan_for(model: Model, device, precision: Precision, runtime: Runtime, *, tp
         return hit[4]
     if check is not None:
         check(device, precision)
+    if _SEEN.pop(key, None) is None:
+        # a plan costs about a millisecond (a compile and its check); make it when a setting comes
+        # back, so one-off settings (fresh objects each call) do not pay for it
+        if len(_SEEN) >= 4 * PLAN_CACHE_SIZE:
+            _SEEN.clear()
+        _SEEN[key] = True
+        return None
     plan = _make_plan(model, device, precision, runtime, tp, pp, ep, gpus_per_node, cuda_graphs)
     if len(_PLANS) >= PLAN_CACHE_SIZE:
         del _PLANS[next(iter(_PLANS))]
