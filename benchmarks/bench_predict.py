@@ -10,7 +10,9 @@ The peer: llm-analysis (PyPI) is installed with ``pip install --target`` into a 
 for this run only (it is not a dependency of genz-sim) and timed in a subprocess on its nearest
 setup (Llama-2-7B, H100 SXM 80 GB, bf16, batch 8, prompt 1024, output 128); its own
 dependencies (transformers, huggingface-hub) are only needed to fetch unknown models and are not
-installed. Each timed predict asks a different (batch, prompt, output), so no cache can answer it.
+installed. Each timed predict asks a different (batch, prompt, output), so no cache can answer it;
+what is kept between calls is the setting's plan (``genz/predict_one.py``: the compiled operator
+table and the GPU's row-wise preparation for llama-3-8b on the H200), made by the first timed call.
 """
 
 from __future__ import annotations

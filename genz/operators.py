@@ -22,7 +22,7 @@ from genz.ep_traffic import EPTraffic, uniform_traffic
 from genz.parallel import devices_per_replica
 from genz.runtime import Runtime, load_runtime
 from genz.shapes import StepShape
-from hwmodels.optable import OperatorTable
+from hwmodels.optable import WIDE_FIELDS, OperatorTable
 from workloads import Model, Precision
 
 
@@ -30,7 +30,7 @@ class _Rows:
     """Accumulates rows; per-configuration values (scalars or arrays of shape (N,)) are broadcast to
     (R, N) once, when the table is made."""
 
-    _WIDE = ("kernels", "flops", "bytes_read", "bytes_written", "weight_bytes", "m", "n", "k", "coll_bytes")
+    _WIDE = WIDE_FIELDS
 
     def __init__(self, n: int):
         self.n = n
@@ -153,9 +153,18 @@ def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf
     """
     prec = Precision.parse(precision)
     rt = runtime if isinstance(runtime, Runtime) else load_runtime(runtime)
-    N = len(shape)
-    tp, pp, ep = int(tp), int(pp), int(ep)
-    rows = _Rows(N)
+    rows = _Rows(len(shape))
+    fill_rows(rows, model, shape, prec, rt, tp=int(tp), pp=int(pp), ep=int(ep), gpus_per_node=gpus_per_node,
+              ep_remote_fraction=ep_remote_fraction, expert_probs=expert_probs, ep_traffic=ep_traffic)
+    return rows.table()
+
+
+def fill_rows(rows: _Rows, model: Model, shape, prec: Precision, rt: Runtime, *, tp: int, pp: int, ep: int,
+              gpus_per_node: int, ep_remote_fraction: float | None = None, expert_probs=None,
+              ep_traffic: EPTraffic | None = None) -> None:
+    """Add the rows of one step of ``model`` to ``rows`` (the body of :func:`build_table`). ``shape``
+    is a :class:`~genz.shapes.StepShape` or anything with its fields and ``tokens``/``scaled``, such
+    as the symbolic shape :mod:`genz.affine` compiles a table from."""
     a = 4.0 if prec.act_bits >= 32 else 2.0  # elementwise activation width (bytes)
     ga = prec.act_bytes  # GEMM input width
     wb, dt = prec.weight_bits, prec.compute_dtype
@@ -307,4 +316,3 @@ def build_table(model: Model, shape: StepShape, precision: Precision | str = "bf
         scope_pp = "scale_up" if devices_per_replica(tp, pp, ep) <= gpus_per_node else "scale_out"
         rows.add("pp_send_recv", "collective", "bf16", pp - 1, 1.0, coll_kind="send_recv",
                  coll_bytes=T * h * a, group=2, scope=scope_pp)
-    return rows.table()

@@ -38,8 +38,23 @@ def devices_per_replica(tp: int, pp: int = 1, ep: int = 1) -> int:
 def check_parallelism(model: Model, tp, pp, ep, dp=1) -> None:
     """Raise ``ValueError`` naming the flag when a split is impossible for ``model``.
 
-    Accepts scalars or arrays (every element is checked).
+    Accepts scalars or arrays (every element is checked). A split of plain ints that passed once for
+    a model (models are frozen) is not checked again.
     """
+    key = (id(model), tp, pp, ep, dp) if all(type(x) is int for x in (tp, pp, ep, dp)) else None
+    if key is not None and _PASSED.get(key) is model:
+        return
+    _check_parallelism(model, tp, pp, ep, dp)
+    if key is not None:
+        if len(_PASSED) >= 4096:
+            _PASSED.clear()
+        _PASSED[key] = model  # kept alive, so its id is not reused while the entry stands
+
+
+_PASSED: dict = {}
+
+
+def _check_parallelism(model: Model, tp, pp, ep, dp) -> None:
     for name, x in (("tp", tp), ("pp", pp), ("ep", ep), ("dp", dp)):
         if isinstance(x, int) and not isinstance(x, bool) and x > MAX_PARALLEL:
             raise ValueError(f"{name}: at most {MAX_PARALLEL:,} devices, got {x:,}")

@@ -10,6 +10,7 @@ counted in the ``overhead`` bound).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 from genz.memory import activation_bytes, kv_bytes_per_token, weight_bytes_per_device
 from genz.operators import build_table
 from genz.parallel import check_parallelism, devices_per_replica, devices_per_stage
+from genz.predict_one import evaluate_one, plan_for
 from genz.runtime import Runtime, load_runtime
 from genz.shapes import StepShape, decode, prefill
 from hwmodels.device import Device, Profiled, describe_execution, runs_own_program
@@ -29,7 +31,13 @@ BOUNDS = OpCosts.BOUNDS
 STEP_CHUNK = 2048
 
 
-def _check_positive(name: str, values, allow_zero: bool = False) -> np.ndarray:
+def _check_positive(name: str, values, allow_zero: bool = False) -> np.ndarray | float:
+    """``values`` as floats (a plain int or float stays one number), or ``ValueError`` naming ``name``
+    when one is not an integer >= 1 (>= 0 with ``allow_zero``)."""
+    if type(values) in (int, float):
+        v = float(values)
+        if math.isfinite(v) and v >= (0 if allow_zero else 1) and v == round(v):
+            return v
     a = np.atleast_1d(np.asarray(values, dtype=float))
     bad = a[(a < 0) | (a != np.round(a))] if allow_zero else a[(a < 1) | (a != np.round(a))]
     if bad.size or not np.isfinite(a).all():
@@ -410,10 +418,15 @@ def check_inputs(model: Model, batch, prompt, output, tp, pp, ep, dp, allow_long
     p = _check_positive("prompt", prompt)
     o = _check_positive("output", output)
     check_parallelism(model, tp, pp, ep, dp)
-    longest = float(np.max(p + o))
+    longest = p + o if type(p) is type(o) is float else float(np.max(p + o))
     if not allow_long_context and longest > model.max_position:
         raise ValueError(f"prompt + output: {longest:.0f} tokens exceed the context of {model.name} "
                          f"({model.max_position} tokens); pass --allow-long-context to predict it anyway")
+
+
+#: Keys of :func:`evaluate`'s result that make up a prediction's breakdown, per phase.
+_BREAKDOWN_KEYS = {phase: ([(c, f"{phase}_{c}_s") for c in OP_CLASSES], [(b, f"{phase}_{b}_bound_s") for b in BOUNDS],
+                           f"{phase}_cpu_s") for phase in ("prefill", "decode")}
 
 
 def predict(model: str | Model = "llama-3-8b", hardware: str | Device = "h200", *, batch: int = 1,
@@ -431,18 +444,24 @@ def predict(model: str | Model = "llama-3-8b", hardware: str | Device = "h200", 
     prec = Precision.parse(precision)
     check_inputs(m, batch, prompt, output, tp, pp, ep, dp, allow_long_context)
     dev = load_device(hardware, profile)
-    check_device_precision(dev, prec)
     rt = load_runtime(runtime) if isinstance(runtime, str) else runtime
-    r = evaluate(m, dev, prec, batch, prompt, output, tp=tp, pp=pp, ep=ep, dp=dp, cuda_graphs=cuda_graphs,
-                 runtime=rt, gpus_per_node=gpus_per_node)
-    v = {k: (a[0].item() if hasattr(a[0], "item") else a[0]) for k, a in r.items()}
+    plan = plan_for(m, dev, prec, rt, tp=tp, pp=pp, ep=ep, gpus_per_node=gpus_per_node, cuda_graphs=cuda_graphs,
+                    check=check_device_precision)
+    if plan is not None and (type(batch) is type(prompt) is type(output) is int
+                             or all(np.ndim(x) == 0 for x in (batch, prompt, output))):
+        v = evaluate_one(plan, float(batch), float(prompt), float(output), dp)
+        basis = {**plan.basis, "expected_error": dict(plan.basis["expected_error"])}
+        execution = plan.execution
+    else:
+        r = evaluate(m, dev, prec, batch, prompt, output, tp=tp, pp=pp, ep=ep, dp=dp, cuda_graphs=cuda_graphs,
+                     runtime=rt, gpus_per_node=gpus_per_node)
+        v = {k: (a[0].item() if hasattr(a[0], "item") else a[0]) for k, a in r.items()}
+        basis = device_basis(dev)
+        execution = describe_execution(dev, cuda_graphs, rt.name)
     breakdown = {
-        phase: {
-            "by_class_s": {c: v[f"{phase}_{c}_s"] for c in OP_CLASSES if v[f"{phase}_{c}_s"] > 0},
-            "by_bound_s": {b: v[f"{phase}_{b}_bound_s"] for b in BOUNDS},
-            "cpu_s": v[f"{phase}_cpu_s"],
-        }
-        for phase in ("prefill", "decode")
+        phase: {"by_class_s": {c: v[k] for c, k in classes if v[k] > 0}, "by_bound_s": {b: v[k] for b, k in bounds},
+                "cpu_s": v[cpu]}
+        for phase, (classes, bounds, cpu) in _BREAKDOWN_KEYS.items()
     }
     return Prediction(
         model=m.name, hardware=getattr(dev, "name", str(hardware)), precision=prec.name, batch=int(batch),
@@ -453,5 +472,5 @@ def predict(model: str | Model = "llama-3-8b", hardware: str | Device = "h200", 
         memory={"weights_bytes": v["weights_bytes"], "kv_cache_bytes": v["kv_cache_bytes"],
                 "activation_bytes": v["activation_bytes"], "headroom_bytes": v["memory_headroom_bytes"]},
         energy_j=v["energy_j"], energy_per_token_j=v["energy_per_token_j"], power_w=v["power_w"],
-        breakdown=breakdown, execution=describe_execution(dev, cuda_graphs, rt.name), **device_basis(dev),
+        breakdown=breakdown, execution=execution, **basis,
     )

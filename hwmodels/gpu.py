@@ -52,7 +52,8 @@ from pathlib import Path
 import numpy as np
 
 from hwmodels.collectives import COLLECTIVE_TIME
-from hwmodels.optable import OP_CLASSES, OpCosts, OperatorTable
+from hwmodels.gpu_attention import ACT_BYTES, NUMPY, SCALAR, attention_cost
+from hwmodels.optable import OP_CLASSES, WIDE_FIELDS, OpCosts, OperatorTable
 from hwmodels.spec import GPUSpec, LinkSpec, load_gpu, load_link
 
 PROFILE_DIR = Path(__file__).parent / "data" / "profiles"
@@ -62,22 +63,18 @@ BASES = ("datasheet", "prior", "transferred", "measured")
 ERROR_QUANTITIES = ("ttft", "tpot", "energy", "kernels")
 GEMM_CLASSES = ("gemm", "lm_head", "router")
 L2_CLASSES = ("elementwise", "norm", "embedding", "moe_dispatch")
-#: FlashAttention-2 splits the KV sequence only when (sequence, KV head) pairs fill less than 0.8 of
-#: two thread blocks per SM (``num_splits_heuristic(..., num_SMs * 2, ...)`` in flash_api.cpp).
-SPLIT_KV_FILL = 0.8 * 2
-#: KV tokens per block of the split-KV kernel by head dim (flash_api.cpp ``set_params_splitkv``).
-_KV_BLOCK = ((64, 256), (128, 128), (10**9, 64))
-_ACT_BYTES = {"fp8": 1.0, "int8": 1.0, "fp32": 4.0, "tf32": 4.0}
 _DTYPE_BITS = {"fp32": 32.0, "tf32": 32.0, "bf16": 16.0, "fp16": 16.0, "fp8": 8.0, "int8": 8.0, "int4": 4.0, "fp4": 4.0}
 #: Rows of tensor-core work a weight-only quantized GEMM, or one expert's share of a fused MoE GEMM,
 #: pays at least (assumption: the dequantizing kernels engines use for low-bit weights, e.g. Marlin
 #: (Frantar et al., 2024), tile 16 rows: one m16n8k16 MMA; vLLM's fused_moe pads each expert's tokens
 #: to its BLOCK_SIZE_M, 16 in its small-batch configs), not the library GEMM tile the calibration measured.
 WEIGHT_ONLY_MIN_ROWS = 16.0
-#: Query rows per KV head a paged decode kernel computes at least (assumption: FlashInfer's batch
-#: decode and TensorRT-LLM's XQA pack the query heads of one KV head into one 16-row tensor-core
-#: tile; SDPA's FlashAttention-2 pads them to its 128-row prefill tile instead).
-PAGED_DECODE_TILE_ROWS = 16.0
+#: Up to this many configurations, attention rows are costed one float at a time (numpy's per-call
+#: overhead on a few elements exceeds the arithmetic); the values are the same either way.
+SCALAR_COLUMNS = 4
+#: Where attention's inputs (m, n, k, flops, bytes read and written, kernels) sit in a table's
+#: ``stacked`` block (:data:`hwmodels.optable.WIDE_FIELDS`).
+_ATTN_FIELDS = [WIDE_FIELDS.index(f) for f in ("m", "n", "k", "flops", "bytes_read", "bytes_written", "kernels")]
 #: Host time a data-dependent wait adds in eager mode beyond the launch that follows it
 #: (assumption: the device-to-host copy of a small tensor and the stream synchronisation, ~10 us).
 HOST_SYNC_S = 10e-6
@@ -239,9 +236,37 @@ def smooth_max(a, b, p: float):
     """``(a^p + b^p)^(1/p)`` for arrays >= 0; the hard maximum when ``p`` is 0 or infinite."""
     if not p or math.isinf(p):
         return np.maximum(a, b)
+    # (a/hi)^p + (b/hi)^p with hi = max(a, b) is 1 + (lo/hi)^p, term for term (x/x is exactly 1)
     hi = np.maximum(a, b)
-    safe = np.where(hi > 0, hi, 1.0)
-    return np.where(hi > 0, hi * ((a / safe) ** p + (b / safe) ** p) ** (1.0 / p), 0.0)
+    r = np.minimum(a, b)
+    np.divide(r, hi, out=r, where=hi > 0)  # where hi is 0 so is r (a, b >= 0)
+    r **= p
+    r += 1.0
+    r **= 1.0 / p
+    r *= hi
+    return r
+
+
+@dataclass
+class RowPrep:
+    """The row-wise part of :meth:`GPU.cost`, per row (arrays of shape (R, 1) unless said): roofline
+    ``rate`` (FLOP/s), ``is_attn``, GEMM rows (``is_gemm``) and their minimum tile rows
+    (``rows_min``; None: no tile padding), ``attn`` (row, decode, paged, KV bytes, peak) per
+    attention row, ``l2_rows`` (None: no L2 model), ``floor`` seconds per launch, ``not_coll``,
+    ``colls`` (row, time function, group, link) per collective, ``pj_flop`` and the byte energies."""
+
+    rate: np.ndarray
+    is_attn: np.ndarray
+    is_gemm: np.ndarray | None
+    rows_min: np.ndarray | None  # (R, 1), 0 on rows that are not GEMMs
+    attn: list
+    l2_rows: np.ndarray | None
+    floor: np.ndarray
+    not_coll: np.ndarray
+    colls: list
+    pj_flop: np.ndarray
+    pj_hbm: float
+    pj_l2: float
 
 
 class GPU:
@@ -325,61 +350,10 @@ class GPU:
         return 0.0
 
     # -------------------------------------------------------------------------------
-    def _attention(self, table: OperatorTable, rows: np.ndarray, flops_eff, t_c, launches, wave) -> None:
-        """FlashAttention-2 mechanisms for the attention ``rows`` (arrays updated in place)."""
-        p, sms = self.profile, float(self.spec.sm_count)
-        tile = p.attn_tile_rows
-        tile_split = p.attn_split_tile_rows or tile
-        for i in rows:
-            m, n, k = table.m[i], table.n[i], table.k[i]
-            fl, rd, wr = table.flops[i], table.bytes_read[i], table.bytes_written[i]
-            paged = table.variant[i] == "paged"
-            tm, tm_split = (PAGED_DECODE_TILE_ROWS, PAGED_DECODE_TILE_ROWS) if paged else (tile, tile_split)
-            ok = (m > 0) & (n > 0) & (fl > 0) & (wr > 0)
-            mn = np.where(ok, m * n, 1.0)
-            d = np.where(ok, wr / (2.0 * mn), 1.0)  # head dim from the bf16 output (m tokens x n heads x d)
-            peak = self.peak(table.dtype[i])
-            if "decode" in str(table.name[i]):
-                kvb = _ACT_BYTES.get(str(table.dtype[i]), 2.0)
-                # query rows per KV head, from FLOPs per KV byte (4 H d k / (2 kv_heads d k kvb)); KV bytes
-                # are the reads less Q, which is as large as the output. Latent attention (MLA: more
-                # than 4 d FLOPs per query-key pair) shares one KV entry among all heads.
-                kv_bytes = np.maximum(rd - wr, 1e-30)
-                standard = fl <= 4.0 * mn * d * np.maximum(k / np.maximum(m, 1.0), 1.0) * 1.01
-                g = np.where(standard, np.clip(fl * kvb / (2.0 * kv_bytes), 1.0, np.maximum(n, 1.0)), np.maximum(n, 1.0))
-                pairs = np.where(ok, m, 0.0) * n / g  # (sequence, KV head) work items
-                keys = np.where(ok, k / np.maximum(m, 1.0), 0.0)
-                block = np.select([d <= lim for lim, _ in _KV_BLOCK], [b for _, b in _KV_BLOCK])
-                split = ok & (pairs < SPLIT_KV_FILL * sms) & (keys > block)
-                pad = np.where(ok, np.maximum(1.0, np.where(split, tm_split, tm) / g), 1.0)
-                flops_eff[i] = fl * pad
-                eff = p.attn_decode_eff or p.attention_eff
-                ctas = pairs * np.where(split, np.maximum(np.ceil(keys / block), 1.0), 1.0)
-                ctas = np.where(split, np.minimum(ctas, SPLIT_KV_FILL / 0.8 * sms), ctas)
-                exp_s = n * k * pad / p.attn_exp_rate if p.attn_exp_rate > 0 else 0.0  # one per (padded) score
-                t_c[i] = flops_eff[i] / (peak * eff) + ctas * p.attn_cta_s / sms + exp_s
-                launches[i] = launches[i] + split * (table.kernels[i] > 0)
-                # wave quantization of the unsplit kernel (which only runs unsplit below one wave when
-                # the whole KV fits one block: tiny work, left unpenalized so time grows with context)
-                w = pairs / (sms * p.attn_ctas_per_sm)
-                wave[i] = np.where(ok & ~split & (w >= 1), np.ceil(w) / np.maximum(w, 1.0), 1.0)
-            else:
-                s_eff = np.where(ok, fl / (2.0 * mn * d), 1.0)  # keys per query row, doubled (S for causal)
-                flops_eff[i] = np.where(ok, fl * (1.0 + tm / np.maximum(s_eff, 1.0)), fl)
-                rate = peak * p.attention_eff
-                ctas = mn / tm
-                tail = p.attn_tail * 4.0 * tm * s_eff * d / (rate / sms)
-                t_c[i] = np.where(ok, flops_eff[i] / rate + ctas * p.attn_cta_s / sms + tail
-                                  + self._exp_s(flops_eff[i], d), fl / rate)
-
-    def _exp_s(self, flops, d):
-        """Softmax exponentials: one per score (4 d tensor-core FLOPs), at ``attn_exp_rate`` per second."""
-        rate = self.profile.attn_exp_rate
-        return flops / (4.0 * d) / rate if rate > 0 else 0.0
-
-    def cost(self, table: OperatorTable, *, cuda_graphs: bool = True) -> OpCosts:
-        """Per-row, per-configuration seconds and joules of one instance (see module docstring)."""
-        p, spec = self.profile, self.spec
+    def prepare(self, table: OperatorTable) -> RowPrep:
+        """What :meth:`cost` needs of ``table``'s row-wise fields (names, classes, dtypes, variants,
+        weight bits, collective kinds and scopes); reusable for every table with the same rows."""
+        p = self.profile
         dtypes, classes = table.dtype, table.op_class
         uniq = {d: (self.peak(d), self._eff_compute(d), self._pj_flop(d)) for d in set(dtypes.tolist())}
         peak = np.array([uniq[d][0] for d in dtypes])[:, None]
@@ -387,49 +361,68 @@ class GPU:
         pj_flop = np.array([uniq[d][2] for d in dtypes])[:, None]
         is_attn = classes == "attention"
         is_gemm = np.isin(classes, GEMM_CLASSES)
-        nbytes = table.bytes_read + table.bytes_written
-        work = (table.flops > 0) | (nbytes > 0)
-        launches = table.kernels * work
-        flops_eff = table.flops.astype(float)
+        rows_min = None
         if p.gemm_min_rows > 0 and is_gemm.any():
-            m = table.m[is_gemm]
             # weight-only quantized GEMMs (stored weights narrower than the compute dtype) run
             # dequantizing kernels with their own, smaller row tile
             bits = np.array([_DTYPE_BITS.get(str(d), 16.0) for d in dtypes[is_gemm]])
             small = ((table.weight_bits[is_gemm] > 0) & (table.weight_bits[is_gemm] < bits)) | (
                 table.variant[is_gemm] == "fused_moe")
-            rows_min = np.where(small, min(p.gemm_min_rows, WEIGHT_ONLY_MIN_ROWS), p.gemm_min_rows)[:, None]
-            flops_eff[is_gemm] = np.where(m > 0, table.flops[is_gemm] * np.maximum(m, rows_min)
-                                          / np.where(m > 0, m, 1.0), table.flops[is_gemm])
-        rate = peak * np.where(is_attn[:, None], p.attention_eff, eff)
-        t_c = flops_eff / rate
-        wave = np.ones_like(t_c)
-        if p.attn_tile_rows > 0 and is_attn.any():
-            self._attention(table, np.flatnonzero(is_attn), flops_eff, t_c, launches, wave)
-
-        # memory: HBM reads, L2-resident reads (small elementwise footprints), writes
-        bw = spec.memory_bandwidth
-        l2_read = np.zeros_like(t_c)
-        if p.l2_read_eff > 0:
-            l2_rows = np.isin(classes, L2_CLASSES)[:, None]
-            l2_read = np.where(l2_rows & (nbytes <= spec.l2_bytes), table.bytes_read, 0.0)
-        hbm_read = table.bytes_read - l2_read
-        t_m = hbm_read / (bw * p.memory_eff) + table.bytes_written / (bw * (p.write_eff or p.memory_eff))
-        if p.l2_read_eff > 0:
-            t_m = t_m + l2_read / (bw * p.l2_read_eff)
-        if p.rw_mix_eff > 0:  # HBM turnarounds when a kernel streams reads and writes at once
-            t_m = t_m + np.minimum(hbm_read, table.bytes_written) / (bw * p.rw_mix_eff)
-        floor = launches * np.array([self._floor(c, d) for c, d in zip(classes, dtypes, strict=True)])[:, None]
-        t_gpu = floor + smooth_max(t_c, t_m, p.overlap_p) * wave
-        bound = np.where(t_c >= t_m, 0, 1).astype(np.int8)
-
-        is_coll = classes == "collective"
-        for i in np.flatnonzero(is_coll):
+            rows_min = np.zeros((len(classes), 1))
+            rows_min[is_gemm, 0] = np.where(small, min(p.gemm_min_rows, WEIGHT_ONLY_MIN_ROWS), p.gemm_min_rows)
+        attn = []
+        if p.attn_tile_rows > 0:
+            attn = [(int(i), "decode" in str(table.name[i]), table.variant[i] == "paged",
+                     ACT_BYTES.get(str(dtypes[i]), 2.0), self.peak(dtypes[i])) for i in np.flatnonzero(is_attn)]
+        colls = []
+        for i in np.flatnonzero(classes == "collective"):
             link = self.scale_out if table.coll_scope[i] == "scale_out" else self.scale_up
             if link is None:
                 raise ValueError(f"hardware {self.name}: no {table.coll_scope[i]} link for {table.name[i]}")
-            fn = COLLECTIVE_TIME[table.coll_kind[i]]
-            t_gpu[i] = fn(table.coll_bytes[i], table.coll_group[i], link.bandwidth, link.latency_s)
+            colls.append((int(i), COLLECTIVE_TIME[table.coll_kind[i]], float(table.coll_group[i]), link))
+        if "attention" in p.pj_per_flop:
+            pj_flop = np.where(is_attn[:, None], float(p.pj_per_flop["attention"]), pj_flop)
+        return RowPrep(
+            rate=peak * np.where(is_attn[:, None], p.attention_eff, eff), is_attn=is_attn[:, None],
+            is_gemm=is_gemm[:, None] if rows_min is not None else None, rows_min=rows_min, attn=attn,
+            l2_rows=np.isin(classes, L2_CLASSES)[:, None] if p.l2_read_eff > 0 else None,
+            floor=np.array([self._floor(c, d) for c, d in zip(classes, dtypes, strict=True)])[:, None],
+            not_coll=(classes != "collective")[:, None], colls=colls, pj_flop=pj_flop,
+            pj_hbm=self._pj_byte("hbm"), pj_l2=self._pj_byte("l2"))
+
+    def cost(self, table: OperatorTable, *, cuda_graphs: bool = True, prep: RowPrep | None = None) -> OpCosts:
+        """Per-row, per-configuration seconds and joules of one instance (see module docstring).
+        ``prep``: :meth:`prepare` of a table with the same rows, to skip redoing it."""
+        p, spec = self.profile, self.spec
+        if prep is None:
+            prep = self.prepare(table)
+        nbytes = table.bytes_read + table.bytes_written
+        launches = table.kernels * ((table.flops + nbytes) > 0)  # rows with work (both terms >= 0)
+        flops_eff = table.flops.astype(float)
+        if prep.rows_min is not None:  # GEMM rows with rows: FLOPs x max(m, tile rows) / m
+            np.divide(table.flops * np.maximum(table.m, prep.rows_min), table.m, out=flops_eff,
+                      where=prep.is_gemm & (table.m > 0))
+        t_c = flops_eff / prep.rate
+        wave = np.ones(t_c.shape)
+        if prep.attn:
+            self._attention(table, prep.attn, flops_eff, t_c, launches, wave)
+
+        # memory: HBM reads, L2-resident reads (small elementwise footprints), writes
+        bw = spec.memory_bandwidth
+        l2_read = 0.0
+        if prep.l2_rows is not None:
+            l2_read = table.bytes_read * (prep.l2_rows & (nbytes <= spec.l2_bytes))
+        hbm_read = table.bytes_read - l2_read
+        t_m = hbm_read / (bw * p.memory_eff) + table.bytes_written / (bw * (p.write_eff or p.memory_eff))
+        if prep.l2_rows is not None:
+            t_m = t_m + l2_read / (bw * p.l2_read_eff)
+        if p.rw_mix_eff > 0:  # HBM turnarounds when a kernel streams reads and writes at once
+            t_m = t_m + np.minimum(hbm_read, table.bytes_written) / (bw * p.rw_mix_eff)
+        floor = launches * prep.floor
+        t_gpu = floor + smooth_max(t_c, t_m, p.overlap_p) * wave
+        bound = (t_c < t_m).astype(np.int8)  # 0 compute, 1 memory
+        for i, fn, group, link in prep.colls:
+            t_gpu[i] = fn(table.coll_bytes[i], group, link.bandwidth, link.latency_s)
             bound[i] = 2
         if cuda_graphs:
             # the gap is paid when the graph switches between the kernels of several operators (a
@@ -441,15 +434,46 @@ class GPU:
             time = t_gpu + gap
         else:
             time, overhead = self._eager(table, t_gpu, floor)
-        bound = np.where((overhead > 0.5 * time) & ~is_coll[:, None], 3, bound).astype(np.int8)
+        bound[(overhead > 0.5 * time) & prep.not_coll] = 3
         # tensor-core work spent: attention runs its padded tiles (with softmax, at its own pJ/FLOP
         # when the profile has an "attention" entry); GEMM padding is a time effect only
-        work_flops = np.where(is_attn[:, None], flops_eff, table.flops)
-        if "attention" in p.pj_per_flop:
-            pj_flop = np.where(is_attn[:, None], float(p.pj_per_flop["attention"]), pj_flop)
-        energy = (work_flops * pj_flop + (hbm_read + table.bytes_written) * self._pj_byte("hbm")
-                  + l2_read * self._pj_byte("l2")) * 1e-12
+        work_flops = np.where(prep.is_attn, flops_eff, table.flops)
+        energy = (work_flops * prep.pj_flop + (hbm_read + table.bytes_written) * prep.pj_hbm
+                  + l2_read * prep.pj_l2) * 1e-12
         return OpCosts(time_s=time, energy_j=energy, bound=bound, overhead_s=overhead)
+
+    def _attention(self, table: OperatorTable, rows: list, flops_eff, t_c, launches, wave) -> None:
+        """FlashAttention-2 mechanisms (:mod:`hwmodels.gpu_attention`) for the attention ``rows``
+        (arrays updated in place): whole rows at once, or one float at a time for a few columns."""
+        p, sms = self.profile, float(self.spec.sm_count)
+        fields = (table.m, table.n, table.k, table.flops, table.bytes_read, table.bytes_written, table.kernels)
+        if t_c.shape[1] > SCALAR_COLUMNS:
+            for i, decode, paged, kvb, peak in rows:
+                fe, tc, extra, wv = attention_cost(NUMPY, p, sms, peak, decode, paged, kvb, *(a[i] for a in fields))
+                flops_eff[i], t_c[i], wave[i] = fe, tc, wv
+                launches[i] = launches[i] + extra
+            return
+        idx = [r[0] for r in rows]
+        stacked = table.__dict__.get("stacked")  # the (field, row, column) block of a compiled table
+        if stacked is not None:
+            values = stacked[_ATTN_FIELDS][:, idx].tolist()
+        else:
+            values = np.stack(fields)[:, idx].tolist()  # (field, attention row, column) as floats
+        for j, (i, decode, paged, kvb, peak) in enumerate(rows):
+            fe, tc, extra, wv = [], [], [], []
+            for cell in zip(*(v[j] for v in values), strict=True):
+                m, _, k, fl, rd, wr, _ = cell
+                if not (m or k or fl or rd or wr):  # no work in this step: what the body gives, directly
+                    r = (0.0, 0.0, 0, 1.0)
+                else:
+                    r = attention_cost(SCALAR, p, sms, peak, decode, paged, kvb, *cell)
+                fe.append(r[0])
+                tc.append(r[1])
+                extra.append(r[2])
+                wv.append(r[3])
+            flops_eff[i], t_c[i], wave[i] = fe, tc, wv
+            if any(extra):
+                launches[i] = launches[i] + extra
 
     def _eager(self, table: OperatorTable, t_gpu: np.ndarray, floor: np.ndarray):
         """Step-level eager time: smax(host issue time, device time), shared out over the rows."""

@@ -17,6 +17,9 @@ import numpy as np
 #: Operator classes a row may have (the breakdown keys of a prediction).
 OP_CLASSES = ("gemm", "attention", "norm", "elementwise", "embedding", "lm_head", "router",
               "moe_dispatch", "collective")
+#: The per-configuration (R, N) fields of an operator table, in the order of a ``stacked`` block
+#: (W, R, N) a table may carry as an attribute (not a field) when its fields are views of one array.
+WIDE_FIELDS = ("kernels", "flops", "bytes_read", "bytes_written", "weight_bytes", "m", "n", "k", "coll_bytes")
 #: Collective kinds (``coll_kind`` of a ``collective`` row).
 COLLECTIVES = ("all_reduce", "all_gather", "all_to_all", "send_recv")
 

@@ -35,6 +35,7 @@ _NAMED: dict[str, tuple[float, float, float, str, str]] = {
     "1.58-bit": (1.58, 8, 16, "int8", "int"),
 }
 
+_PARSED: dict = {}
 _W_A_KV = re.compile(r"^w(?P<w>\d+(?:\.\d+)?)a(?P<a>\d+)(?:kv(?P<kv>\d+))?$")
 _ALLOWED_WEIGHT_BITS = (1, 1.58, 2, 3, 3.5, 4, 5, 6, 8, 16, 32)
 #: KV-cache dtypes as engines name them (vLLM's ``--kv-cache-dtype``, TensorRT-LLM's ``kv_cache_dtype``):
@@ -86,6 +87,8 @@ class Precision:
         cache, as deployed; ``w4a16+kvfp8``; ``bf16+kvfp8``)."""
         if isinstance(text, Precision):
             return text
+        if type(text) is str and text in _PARSED:
+            return _PARSED[text]
         key = str(text).strip().lower()
         base, sep, kv = key.partition("+")
         p = cls._parse_base(base, text)
@@ -94,6 +97,8 @@ class Precision:
                 raise ValueError(f"precision: cannot parse the KV-cache part {'+' + kv!r} of {text!r}; use "
                                  f"+kv<dtype> with dtype one of {', '.join(KV_CACHE_DTYPES)}, e.g. fp8+kvfp8")
             p = p.with_kv_cache(kv[2:])
+        if type(text) is str and len(_PARSED) < 1024:
+            _PARSED[text] = p  # precisions are frozen: one parse per spelling
         return p
 
     @classmethod
