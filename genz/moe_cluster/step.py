@@ -12,8 +12,12 @@ Two-batch overlap (SGLang's TBO, DeepSeek's two micro-batches; assumption on the
 batch runs as two micro-batches; in every MoE layer each compute stage of one micro-batch runs next to
 a communication stage of the other: (attention A | combine B of the previous layer), (attention B |
 dispatch A), (MoE A | dispatch B), (MoE B | combine A), so a layer takes
-``max(a, c) + max(a, d) + max(m, d) + max(m, c)`` with a, m the compute and d, c the communication of
-one micro-batch. While DeepEP normal kernels run they hold ``comm_sms`` SMs, slowing the compute next
+``s(a, c) + s(a, d) + s(m, d) + s(m, c)`` with a, m the compute and d, c the communication of one
+micro-batch and ``s(x, y) = max(x, y) + (1 - eta) min(x, y)``: a stage hides ``eta`` (the pool's
+``overlap_efficiency``) of its shorter part. Assumption: concurrent compute and communication kernels
+interfere (SMs, memory, the synchronisation at each stage boundary) by a fixed share of the overlap;
+``eta`` is calibrated on one SGLang ablation (:data:`genz.moe_cluster.layout.OVERLAP_EFFICIENCY`),
+``eta = 1`` is the ideal pairing. While DeepEP normal kernels run they hold ``comm_sms`` SMs, slowing the compute next
 to them by ``sms / (sms - comm_sms)`` (DeepSeek-V3 report 3.2.2: 20 of 132 SMs; DeepEP's default
 ``Buffer.num_sms`` is 20); low-latency kernels receive by hooks and hold none (DeepEP README).
 Without overlap the stages run one after another. The dense layers and the ends are never overlapped.
@@ -126,7 +130,12 @@ def pool_step(model: Model, precision: Precision, pool: PoolLayout, cluster: Clu
     if mb == 2:
         f = device.spec.sm_count / (device.spec.sm_count - pool.comm_sms) if pool.a2a == "normal" and ep > 1 else 1.0
         a, m = a_layer * f, moe * f
-        layer = max(a, c.time_s) + max(a, d.time_s) + max(m, d.time_s) + max(m, c.time_s)
+        eta = pool.overlap_efficiency
+
+        def stage(x: float, y: float) -> float:
+            return max(x, y) + (1.0 - eta) * min(x, y)
+
+        layer = stage(a, c.time_s) + stage(a, d.time_s) + stage(m, d.time_s) + stage(m, c.time_s)
     else:
         layer = a_layer + d.time_s + moe + c.time_s
     gpu = Lm * layer + mb * other
