@@ -109,3 +109,31 @@ def test_layout_pool_does_not_fit_is_a_result():
                                                                       batch_per_gpu=8, context=512))
     c = LayoutStepCost(lay, "decode")
     assert c.kv_capacity_bytes < 0  # 671 GB of FP8 weights on 8 x 80 GB
+
+
+def test_plan_with_a_layout_candidate():
+    """genz plan counts whole layouts as units: GPUs of both pools, capacity from simulations sized to
+    the unit, confirmed at the planned rate."""
+    from optimizers.capacity import Limits, SimulationSettings, hardware_catalog, layout_candidate, plan_capacity
+    from optimizers.capacity.inputs import parse_demand
+
+    cand = layout_candidate(LAYOUT)
+    assert cand.gpus == 104 and cand.prefill_replicas == 1 and cand.request_scale == 13
+    assert cand.config()["layout"] == str(LAYOUT) and "layout deepseek-v3-sglang-96xh100" in cand.label
+    demands = parse_demand("chatbot=50")
+    settings = SimulationSettings(model="deepseek-v3", num_requests=60, confirm_requests=120)
+    res = plan_capacity(demands, [cand], hardware_catalog([cand.hardware]), Limits(), settings=settings, workers=1)
+    assert res.feasible and res.confirmed, res.confirmation
+    (row,) = res.deployment
+    assert row["units"] >= 1 and row["gpus_by_hardware"] == {"h100-sxm": 104 * row["units"]}
+    assert row["capacity_rps_per_unit"] * row["units"] >= 50
+    with pytest.raises(ValueError, match="--layout"):
+        layout_candidate("no-such-layout.yaml")
+
+
+def test_a_layout_for_another_model_is_refused_by_the_objective():
+    from optimizers.search.objective import ServingObjective
+
+    ob = ServingObjective(model="mixtral-8x7b", num_requests=20)
+    ev = ob.evaluate_at({"layout": str(LAYOUT), "replicas": 1, "prefill_replicas": 1, "scheduler": "continuous"}, 5.0)
+    assert not ev["feasible"] and "serves deepseek-v3" in ev["reason"] and ev["metrics"]["gpus"] == 104
