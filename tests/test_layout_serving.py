@@ -114,7 +114,13 @@ def test_layout_pool_does_not_fit_is_a_result():
 def test_plan_with_a_layout_candidate():
     """genz plan counts whole layouts as units: GPUs of both pools, capacity from simulations sized to
     the unit, confirmed at the planned rate."""
-    from optimizers.capacity import Limits, SimulationSettings, hardware_catalog, layout_candidate, plan_capacity
+    from optimizers.capacity import (
+        Limits,
+        SimulationSettings,
+        hardware_catalog,
+        layout_candidate,
+        plan_capacity,
+    )
     from optimizers.capacity.inputs import parse_demand
 
     cand = layout_candidate(LAYOUT)
@@ -137,3 +143,23 @@ def test_a_layout_for_another_model_is_refused_by_the_objective():
     ob = ServingObjective(model="mixtral-8x7b", num_requests=20)
     ev = ob.evaluate_at({"layout": str(LAYOUT), "replicas": 1, "prefill_replicas": 1, "scheduler": "continuous"}, 5.0)
     assert not ev["feasible"] and "serves deepseek-v3" in ev["reason"] and ev["metrics"]["gpus"] == 104
+
+
+def test_recommend_considers_a_layout_and_writes_sglang_commands_for_it():
+    from optimizers.recommend import Deployment, recommend, sglang_launch_script
+
+    rec = recommend("deepseek-v3", gpus=256, hardware=[], rate_per_s=60, layouts=[str(LAYOUT)], requests=40,
+                    confirm_requests=80)
+    (d,) = [x for x in rec.ranked if x.layout]
+    assert d.feasible, d.reason
+    assert d.unit_gpus == 104 and d.gpus == 104 * d.replicas and d.replicas == -(-60 // d.capacity_rps)
+    assert rec.best is d and rec.confirmation["feasible"]
+    script = sglang_launch_script(d, "deepseek-ai/DeepSeek-V3")
+    for text in ("--disaggregation-mode prefill", "--disaggregation-mode decode", "--tp-size 32", "--dp-size 72",
+                 "--deepep-mode normal", "--deepep-mode low_latency", "--ep-num-redundant-experts 32",
+                 "--enable-two-batch-overlap", "--chunked-prefill-size 524288", "--nnodes 9"):
+        assert text in script
+    with pytest.raises(ValueError, match="--layout"):
+        recommend("deepseek-v3", gpus=8, hardware=[], rate_per_s=1, layouts=["missing.yaml"])
+    assert Deployment("h100-sxm", "fp8", 1, layout=str(LAYOUT), unit_gpus=104, replicas=2).config(2) == {
+        "layout": str(LAYOUT), "replicas": 2, "scheduler": "continuous", "prefill_replicas": 2}
