@@ -5,6 +5,7 @@ errors naming the field."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -163,3 +164,14 @@ def test_recommend_considers_a_layout_and_writes_sglang_commands_for_it():
         recommend("deepseek-v3", gpus=8, hardware=[], rate_per_s=1, layouts=["missing.yaml"])
     assert Deployment("h100-sxm", "fp8", 1, layout=str(LAYOUT), unit_gpus=104, replicas=2).config(2) == {
         "layout": str(LAYOUT), "replicas": 2, "scheduler": "continuous", "prefill_replicas": 2}
+
+
+def test_cli_plan_with_only_a_layout():
+    r = CliRunner().invoke(cli, ["plan", "--workload", "chatbot=40", "--model", "deepseek-v3", "--layout", str(LAYOUT),
+                                 "--workers", "1", "--requests", "40", "--no-confirm", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["feasible"] and [c["mode"] for c in d["candidates"]] == ["layout"]  # no GPU catalog without --hardware
+    assert d["deployment"][0]["gpus_by_hardware"] == {"h100-sxm": 104 * d["deployment"][0]["units"]}
+    bad = CliRunner().invoke(cli, ["plan", "--workload", "chatbot=3", "--layout", "missing.yaml"])
+    assert bad.exit_code == 2 and "--layout" in bad.output

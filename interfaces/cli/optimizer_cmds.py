@@ -357,9 +357,10 @@ def plan(workload, model, precision, hardware, tp, pp, layouts, disaggregated, p
     out_path = check_writable(out, force) if out else None
     demands = _demands(workload)
     lay_cands = [layout_candidate(f) for f in layouts]
-    hws = _list(hardware, "--hardware", str) if hardware or not lay_cands else []
-    if hardware is None and not lay_cands:
-        hws = ["a100", "h100"]
+    if hardware is None:  # the default catalog, unless only layouts are asked for
+        hws = [] if lay_cands else ["a100", "h100"]
+    else:
+        hws = list(_list(hardware, "--hardware", str))
     catalog = hardware_catalog(list(dict.fromkeys(hws + [c.hardware for c in lay_cands])), _pairs(prices, "--price"),
                                _pairs(powers, "--power"))
     limits = Limits(budget_usd_per_hour=budget, power_w=None if power_kw is None else power_kw * 1e3, racks=racks,
