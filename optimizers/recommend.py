@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 from genz.predict import predict
 from genz.serving import SLO
@@ -30,7 +31,7 @@ from optimizers.search.space import VLLM_DEFAULTS
 from workloads import Precision, load_model
 from workloads.usecases import get_use_case
 
-__all__ = ["Deployment", "Recommendation", "launch_script", "pareto", "recommend"]
+__all__ = ["Deployment", "Recommendation", "launch_script", "pareto", "recommend", "sglang_launch_script"]
 
 TPS = (1, 2, 4, 8)
 
@@ -46,6 +47,8 @@ class Deployment:
     hardware: str
     precision: str
     tp: int
+    layout: str = ""  # an MoE cluster layout file: a replica is one of its units (prefill + decode pool)
+    unit_gpus: int = 0  # GPUs of one replica (tp, or a layout unit's)
     replicas: int = 0
     gpus: int = 0
     capacity_rps: float = 0.0
@@ -64,8 +67,19 @@ class Deployment:
 
     @property
     def label(self) -> str:
-        """``2 x h100-sxm tp4 fp8``."""
+        """``2 x h100-sxm tp4 fp8`` (a layout: ``1 x layout NAME (104 x h100-sxm) fp8``)."""
+        if self.layout:
+            return f"{self.replicas} x layout {Path(self.layout).stem} ({self.unit_gpus} x {self.hardware}) {self.precision}"
         return f"{self.replicas} x {self.hardware} tp{self.tp} {self.precision}"
+
+    def config(self, replicas: int = 1) -> dict:
+        """The serving configuration of ``replicas`` replicas (the search objective's schema)."""
+        if self.layout:
+            c = {"layout": self.layout, "replicas": replicas, "scheduler": "continuous"}
+            if _has_prefill_pool(self.layout):
+                c["prefill_replicas"] = replicas
+            return c
+        return {**VLLM_DEFAULTS, "tp": self.tp, "pp": 1, "ep": 1, "replicas": replicas, "hardware": self.hardware}
 
 
 @dataclass
@@ -116,6 +130,33 @@ def _candidates(model: str, hardware: Sequence[str], precisions: Sequence[str], 
     return keep, drop
 
 
+def _has_prefill_pool(path: str) -> bool:
+    from genz.moe_cluster import load_layout
+
+    return load_layout(path).prefill is not None
+
+
+def _layout_deployments(layouts: Sequence[str]) -> list[Deployment]:
+    """One deployment per MoE cluster layout file (``ValueError`` naming ``--layout`` for a bad one)."""
+    from genz.moe_cluster import load_layout
+    from hwmodels.clusters import load_cluster
+
+    out = []
+    for f in dict.fromkeys(layouts):
+        try:
+            lay = load_layout(f)
+            cluster = load_cluster(lay.cluster)
+        except ValueError as exc:
+            raise ValueError(f"--layout: {exc}") from None
+        gpn = cluster.gpus_per_node
+        if lay.decode is None:
+            raise ValueError(f"--layout: {f} has no decode pool (the replicas that generate tokens)")
+        unit = sum(p.gpus(gpn) for p in lay.pools)
+        out.append(Deployment(load_device(cluster.gpu).name, Precision.parse(lay.precision).name,
+                              lay.decode.attention_tp, layout=str(Path(f).resolve()), unit_gpus=unit))
+    return out
+
+
 def _capacity(job: tuple) -> dict:
     """One replica's capacity (a picklable job for the executor)."""
     objective, config = job
@@ -137,26 +178,31 @@ def pareto(deployments: Sequence[Deployment]) -> list[Deployment]:
 def recommend(model: str, *, gpus: int, hardware: Sequence[str], rate_per_s: float, use_case: str = "chatbot",
               slo: SLO | None = None, precisions: Sequence[str] = ("bf16", "fp8"), runtime: str = "vllm",
               requests: int = 150, confirm_requests: int = 600, workers: int | None = 1, seed: int = 0,
-              progress: Callable[[int, int], None] | None = None) -> Recommendation:
+              progress: Callable[[int, int], None] | None = None, layouts: Sequence[str] = ()) -> Recommendation:
     """Ranked deployments of ``model`` on at most ``gpus`` GPUs of the ``hardware`` kinds serving
     ``rate_per_s`` requests/s of ``use_case`` within ``slo`` (default: the use case's); see the module
-    docstring. ``requests``: per capacity run; ``confirm_requests``: the confirming run of the best."""
+    docstring. ``requests``: per capacity run; ``confirm_requests``: the confirming run of the best.
+    ``layouts``: MoE cluster layout files, each a deployment whose replica is one unit of the layout
+    (its prefill and decode pools); their runs use the request counts times the unit's GPUs / 8
+    (sized for one 8-GPU server, they could not fill a 100-GPU unit)."""
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
         raise ValueError(f"gpus: must be an integer >= 1, got {gpus!r}")
     if not (isinstance(rate_per_s, int | float) and math.isfinite(rate_per_s) and rate_per_s > 0):
         raise ValueError(f"rate: must be a finite number of requests/s > 0, got {rate_per_s!r}")
-    if not hardware:
-        raise ValueError("hardware: give at least one GPU kind")
+    if not hardware and not layouts:
+        raise ValueError("hardware: give at least one GPU kind (or a --layout)")
     load_model(model)
     uc = get_use_case(use_case)
     slo = slo or SLO.from_use_case(uc)
     keep, drop = _candidates(model, hardware, precisions, gpus, uc.prompt_tokens, uc.output_tokens, slo)
+    keep += _layout_deployments(layouts)
     base = ServingObjective(model=model, use_case=uc, slo=slo, num_requests=requests, seed=seed, runtime=runtime,
                             find_capacity=True)
     jobs = []
     for d in keep:
-        config = {**VLLM_DEFAULTS, "tp": d.tp, "pp": 1, "ep": 1, "replicas": 1, "hardware": d.hardware}
-        jobs.append((replace(base, precision=d.precision), config))
+        d.unit_gpus = d.unit_gpus or d.tp
+        scale = max(1, -(-d.unit_gpus // 8)) if d.layout else 1
+        jobs.append((replace(base, precision=d.precision, num_requests=requests * scale), d.config()))
     results = _run_all(jobs, workers, progress)
     for d, ev in zip(keep, results, strict=True):
         m = ev.get("metrics", {})
@@ -166,8 +212,8 @@ def recommend(model: str, *, gpus: int, hardware: Sequence[str], rate_per_s: flo
             continue
         d.capacity_rps = cap
         d.replicas = math.ceil(rate_per_s / cap * (1 - 1e-9))
-        d.gpus = d.replicas * d.tp
-        d.tok_s_per_gpu = cap * uc.output_tokens / d.tp
+        d.gpus = d.replicas * d.unit_gpus
+        d.tok_s_per_gpu = cap * uc.output_tokens / d.unit_gpus
         tpot = m.get("tpot_p50_s") or math.nan
         d.per_user_tok_s = 1.0 / tpot if tpot and tpot > 0 else math.nan
         d.ttft_p99_s, d.tpot_p99_s = m.get("ttft_p99_s", math.nan), m.get("tpot_p99_s", math.nan)
@@ -189,10 +235,10 @@ def recommend(model: str, *, gpus: int, hardware: Sequence[str], rate_per_s: flo
             d.why = ", ".join(why)
     confirmation = {}
     for d in ok[:3]:  # the best whose confirming run holds
-        ob = replace(base, precision=d.precision, num_requests=confirm_requests, find_capacity=False,
+        scale = max(1, -(-d.unit_gpus // 8)) if d.layout else 1
+        ob = replace(base, precision=d.precision, num_requests=confirm_requests * scale, find_capacity=False,
                      rate_per_s=rate_per_s)
-        config = {**VLLM_DEFAULTS, "tp": d.tp, "pp": 1, "ep": 1, "replicas": d.replicas, "hardware": d.hardware}
-        ev = ob.evaluate(config)
+        ev = ob.evaluate(d.config(d.replicas))
         confirmation = {"deployment": d.label, "rate_per_s": rate_per_s, "requests": confirm_requests,
                         "feasible": ev["feasible"], "reason": ev["reason"],
                         "slo_attainment": ev["metrics"].get("slo_attainment"),
@@ -205,7 +251,8 @@ def recommend(model: str, *, gpus: int, hardware: Sequence[str], rate_per_s: flo
         d.reason = f"its confirming {confirm_requests}-request run failed: {ev['reason']}"
         ranked.remove(d)
         ranked.append(d)
-    inputs = {"model": model, "gpus": gpus, "hardware": list(hardware), "rate_per_s": rate_per_s, "use_case": uc.name,
+    inputs = {"model": model, "gpus": gpus, "hardware": list(hardware), "layouts": [str(f) for f in layouts],
+              "rate_per_s": rate_per_s, "use_case": uc.name,
               "slo": asdict(slo), "precisions": list(precisions), "runtime": runtime, "requests": requests,
               "confirm_requests": confirm_requests}
     return Recommendation(ranked, pareto(ranked), confirmation, inputs)
@@ -231,9 +278,12 @@ def _run_all(jobs: list, workers: int | None, progress) -> list[dict]:
 
 
 def launch_script(d: Deployment, model: str) -> str:
-    """A shell script starting the deployment with vLLM (one server per replica, one port each)."""
+    """A shell script starting the deployment with vLLM (one server per replica, one port each); a
+    layout deployment gets SGLang's PD-disaggregated commands per pool (:func:`sglang_launch_script`)."""
     m = load_model(model)
     repo = m.source.split("huggingface.co/")[-1].split("/blob/")[0] if "huggingface.co/" in m.source else m.name
+    if d.layout:
+        return sglang_launch_script(d, repo)
     quant = {"fp8": " --quantization fp8", "int8": " --quantization int8"}.get(d.precision, "")
     lines = ["#!/bin/sh", f"# genz recommend: {d.label} ({d.capacity_rps:.3g} req/s per replica within the SLO)",
              f"# {d.replicas} replica(s) of tp {d.tp}; put a router (least outstanding tokens) in front of the ports",
@@ -245,4 +295,38 @@ def launch_script(d: Deployment, model: str) -> str:
                      f"{VLLM_DEFAULTS['max_num_batched_tokens']} --gpu-memory-utilization "
                      f"{VLLM_DEFAULTS['gpu_memory_utilization']} --port {8000 + i} &  # server {i // max(1, 8 // d.tp)}")
     lines.append("wait")
+    return "\n".join(lines) + "\n"
+
+
+def sglang_launch_script(d: Deployment, repo: str) -> str:
+    """Commands starting one unit of a layout deployment with SGLang (PD disaggregation, DP attention,
+    DeepEP, EPLB's redundant experts, two-batch overlap), on every node of each pool; flags as in
+    SGLang's instructions for the May 2025 DeepSeek deployment (sglang issue #6017); check them
+    against the installed version."""
+    from genz.moe_cluster import load_layout
+    from hwmodels.clusters import load_cluster
+
+    lay = load_layout(d.layout)
+    gpn = load_cluster(lay.cluster).gpus_per_node
+    lines = ["#!/bin/sh", f"# genz recommend: {d.label} ({d.capacity_rps:.3g} req/s per unit within the SLO)",
+             f"# {d.replicas} unit(s) of {Path(d.layout).name}; on each node of a pool set RANK (0..nodes-1) and "
+             "MASTER (the pool's node 0)", "set -e", 'ROLE="$1"  # prefill or decode']
+    for p in lay.pools:
+        g = p.gpus(gpn)
+        mode = {"normal": "normal", "low_latency": "low_latency"}.get(p.a2a, "auto")
+        flags = [f"--model-path {repo}", "--trust-remote-code", f"--disaggregation-mode {p.role}",
+                 f"--tp-size {g}", f"--dp-size {g // p.attention_tp}", "--enable-dp-attention",
+                 "--enable-deepep-moe", f"--deepep-mode {mode}", "--moe-dense-tp-size 1", "--enable-dp-lm-head",
+                 f"--nnodes {p.nodes}", '--node-rank "$RANK"', '--dist-init-addr "$MASTER:5757"', "--port 30000"]
+        if p.redundant_experts:
+            flags.append(f"--ep-num-redundant-experts {p.redundant_experts}")
+        if p.two_batch_overlap:
+            flags.append("--enable-two-batch-overlap")
+        if p.role == "prefill":
+            flags += [f"--chunked-prefill-size {p.batch_per_gpu * g}", "--disable-radix-cache"]
+        else:
+            flags += [f"--cuda-graph-bs {p.batch_per_gpu}", f"--max-running-requests {p.batch_per_gpu * g}"]
+        lines.append(f'[ "$ROLE" = {p.role} ] && python -m sglang.launch_server ' + " ".join(flags))
+    lines.append("# then, on one host: python -m sglang_router.launch_router --pd-disaggregation "
+                 "--prefill http://PREFILL_MASTER:30000 --decode http://DECODE_MASTER:30000")
     return "\n".join(lines) + "\n"

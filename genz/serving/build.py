@@ -79,6 +79,14 @@ def build_cost(e: Mapping, max_step_tokens: int, prices: Mapping[str, float] | N
     ``prices`` when named there."""
     from genz.stepcost import EngineStepCost
 
+    if e.get("layout"):  # one pool of an MoE cluster layout as the replica
+        from genz.moe_cluster import load_layout
+        from genz.moe_cluster.serving import LayoutStepCost
+
+        cost = LayoutStepCost(load_layout(e["layout"]["file"]), e["layout"]["role"])
+        if prices and e["hardware"] in prices:
+            cost.price_per_hour_usd = float(prices[e["hardware"]]) * cost.devices
+        return cost
     traffic = None
     if e.get("placement"):
         from genz.ep_traffic import load_placement_traffic
@@ -141,6 +149,16 @@ def fit_problem(spec: Mapping) -> str:
     if spec["disaggregation"] is not None:
         pools.append(("prefill pool: ", spec["disaggregation"]))
     for label, e in pools:
+        if e.get("layout"):
+            from genz.moe_cluster import load_layout
+            from genz.moe_cluster.serving import LayoutStepCost
+
+            c = LayoutStepCost(load_layout(e["layout"]["file"]), e["layout"]["role"])
+            if c.kv_capacity_bytes <= 0:
+                need = (c.memory_bytes - c.kv_capacity_bytes) / c.devices
+                return (f"{label}layout does not fit: its {e['layout']['role']} pool needs {need / 1e9:.1f} GB per GPU "
+                        f"before any KV cache, and {c.device.name} has {c.device.memory_bytes / 1e9:.1f} GB")
+            continue
         m = load_model(e["model"])
         w = weight_bytes_per_device(m, Precision.parse(e["precision"]), e["tp"], e["pp"], e["ep"])
         mem = load_device(e["hardware"]).memory_bytes

@@ -68,6 +68,8 @@ Schema (YAML; TOML uses the same keys as tables)::
                                      #   then moves that placement's intra-/inter-node volumes (ExFlow scheme)
     saturation: {growth_fraction: 0.1, min_arrivals: 100, max_sim_time_s: null, max_queue: null, stop: true}
     window_s: null
+    layout: deepseek-v3-pd.yaml      # MoE: an genz predict --layout file instead of the engine keys; each
+                                     #   replica is one of its pools (genz/serving/layout_scenario.py)
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ DEFAULTS: dict = {
                    "stop": True},
     "window_s": None,
     "placement": None,
+    "layout": None,
 }
 """Assumed values. The engine's defaults are those of ``genz predict``; the scheduler's are vLLM's
 (see :mod:`genz.serving.config`); with no workload given, the GenZ chatbot use case at 4 requests/s
@@ -422,12 +425,17 @@ def resolve(raw: dict, base_dir: str | Path | None = None, max_requests: int = M
     (the ``inputs`` of ``genz simulate --json``). Paths are resolved against ``base_dir``."""
     base = Path(base_dir) if base_dir is not None else None
     _check_keys("", raw, _TOP_KEYS)
+    lay = None
+    if raw.get("layout") is not None:  # an MoE cluster layout: each replica is one of its pools
+        from genz.serving.layout_scenario import resolve_layout
+
+        lay = resolve_layout(raw, base)
     out: dict = {"name": str(raw.get("name") or "")}
-    out.update(_engine("", raw, DEFAULTS))
+    out.update(lay["engine"] if lay else _engine("", raw, DEFAULTS))
     out["replicas"] = _int("replicas", raw.get("replicas", DEFAULTS["replicas"]))
     out["router"] = _choice("router", raw.get("router", DEFAULTS["router"]), tuple(ROUTERS))
     out["seed"] = _int("seed", raw.get("seed", DEFAULTS["seed"]), 0)
-    out["scheduler"] = _scheduler("scheduler.", raw.get("scheduler") or {}, DEFAULTS["scheduler"])
+    out["scheduler"] = _scheduler("scheduler.", raw.get("scheduler") or {}, lay["scheduler"] if lay else DEFAULTS["scheduler"])
     out["workload"] = _workload(raw.get("workload") or {}, base)
     n = out["workload"].get("requests")
     if n is not None and n > max_requests:
@@ -449,7 +457,9 @@ def resolve(raw: dict, base_dir: str | Path | None = None, max_requests: int = M
     else:
         out["slo"] = None
     dis = raw.get("disaggregation")
-    if dis is not None:
+    if lay is not None and lay["link"] is not None:
+        out["disaggregation"] = _layout_pools(dis or {}, out, lay)
+    elif dis is not None:
         _check_keys("disaggregation", dis, _SECTIONS["disaggregation"])
         if not SCHEDULERS[out["scheduler"]["kind"]].prefill_pool:
             pools = ", ".join(k for k, p in SCHEDULERS.items() if p.prefill_pool)
@@ -482,7 +492,25 @@ def resolve(raw: dict, base_dir: str | Path | None = None, max_requests: int = M
     }
     out["window_s"] = None if raw.get("window_s") is None else _num("window_s", raw["window_s"])
     out["placement"] = _placement(raw.get("placement"), out, base)
+    out["layout"] = {"file": lay["file"], "role": "decode"} if lay else None
     return out
+
+
+def _layout_pools(dis: dict, out: dict, lay: dict) -> dict:
+    """The disaggregation section of a layout with a prefill pool (see :mod:`genz.serving.layout_scenario`)."""
+    if not SCHEDULERS[out["scheduler"]["kind"]].prefill_pool:
+        pools = ", ".join(k for k, p in SCHEDULERS.items() if p.prefill_pool)
+        _fail("scheduler.kind", f"must be one of {pools}: the layout's prefill pool makes the run disaggregated")
+    d = {"prefill_replicas": _int("disaggregation.prefill_replicas", dis.get("prefill_replicas", 1))}
+    d.update({k: out[k] for k in _ENGINE_KEYS})
+    d["link"] = lay["link"]
+    d["link_count"] = 1  # the link is already every prefill GPU's NICs together
+    d["overlap"] = _bool("disaggregation.overlap", dis.get("overlap", True))
+    d["router"] = _choice("disaggregation.router", dis.get("router", "round_robin"), tuple(ROUTERS))
+    d["scheduler"] = _scheduler("disaggregation.scheduler.", dis.get("scheduler") or {}, lay["prefill_scheduler"],
+                                prefill_pool=True)
+    d["layout"] = {"file": lay["file"], "role": "prefill"}
+    return d
 
 
 def _placement(raw, engine: dict, base_dir: Path | None) -> dict | None:

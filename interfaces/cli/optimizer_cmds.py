@@ -295,9 +295,12 @@ def _ratios(text: str) -> tuple[tuple[int, int], ...]:
               help="Use cases and rates: chatbot=20,code_generation=5 (requests/s), or a YAML file with SLOs.")
 @click.option("--model", default="llama-3-8b", show_default=True)
 @click.option("--precision", default="bf16", show_default=True)
-@click.option("--hardware", default="a100,h100", show_default=True, help="GPU types of the catalog.")
+@click.option("--hardware", default=None, help="GPU types of the catalog [a100,h100; none with --layout].")
 @click.option("--tp", default="1,2,4,8", show_default=True, help="Tensor-parallel sizes of the candidates.")
 @click.option("--pp", default="1", show_default=True, help="Pipeline-parallel sizes of the candidates.")
+@click.option("--layout", "layouts", multiple=True, type=click.Path(dir_okay=False),
+              help="An MoE cluster layout (genz predict --layout file) as a candidate unit: its prefill and "
+                   "decode pools; repeat for several. Only layouts unless --hardware is given too.")
 @click.option("--disaggregated/--colocated-only", default=True, show_default=True,
               help="Also consider Splitwise prefill/decode units.")
 @click.option("--pd-ratios", default="1:1,2:1,1:2", show_default=True, help="Prefill:decode replicas per unit.")
@@ -323,7 +326,7 @@ def _ratios(text: str) -> tuple[tuple[int, int], ...]:
 @click.option("--out", default=None, help="Results file (JSON plan).")
 @click.option("--force", is_flag=True, help="Overwrite --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the results file's content).")
-def plan(workload, model, precision, hardware, tp, pp, disaggregated, pd_ratios, objective, budget, power_kw, racks,
+def plan(workload, model, precision, hardware, tp, pp, layouts, disaggregated, pd_ratios, objective, budget, power_kw, racks,
          gpus_per_server, servers_per_rack, server_overhead_w, whole_servers, prices, powers, requests,
          confirm_requests, min_attainment, no_confirm, repair_rounds, seed, workers, ray_address, cache, out, force,
          as_json):
@@ -338,12 +341,14 @@ def plan(workload, model, precision, hardware, tp, pp, disaggregated, pd_ratios,
       genz plan --workload chatbot=30,code_generation=3 --hardware a100,h100
       genz plan --workload chatbot=100 --budget 40 --racks 1 --objective power --json
       genz plan --workload mix.yaml --hardware h100,rtx-4090 --price rtx-4090=0.7 --cache caps.json --out plan.json
+      genz plan --workload chatbot=200 --model deepseek-v3 --layout docs/layouts/deepseek-v3-sglang-96xh100.yaml
     """
     from optimizers.capacity import (
         InfeasiblePlan,
         Limits,
         SimulationSettings,
         hardware_catalog,
+        layout_candidate,
         make_candidates,
         plan_capacity,
     )
@@ -351,13 +356,18 @@ def plan(workload, model, precision, hardware, tp, pp, disaggregated, pd_ratios,
     _check_workers(workers)
     out_path = check_writable(out, force) if out else None
     demands = _demands(workload)
-    hws = _list(hardware, "--hardware", str)
-    catalog = hardware_catalog(hws, _pairs(prices, "--price"), _pairs(powers, "--power"))
+    lay_cands = [layout_candidate(f) for f in layouts]
+    if hardware is None:  # the default catalog, unless only layouts are asked for
+        hws = [] if lay_cands else ["a100", "h100"]
+    else:
+        hws = list(_list(hardware, "--hardware", str))
+    catalog = hardware_catalog(list(dict.fromkeys(hws + [c.hardware for c in lay_cands])), _pairs(prices, "--price"),
+                               _pairs(powers, "--power"))
     limits = Limits(budget_usd_per_hour=budget, power_w=None if power_kw is None else power_kw * 1e3, racks=racks,
                     gpus_per_server=gpus_per_server, servers_per_rack=servers_per_rack,
                     server_overhead_w=server_overhead_w, charge_whole_servers=whole_servers)
-    cands = make_candidates(hws, _list(tp, "--tp"), pp=_list(pp, "--pp"), disaggregated=disaggregated,
-                            pd_ratios=_ratios(pd_ratios), gpus_per_server=gpus_per_server)
+    cands = (make_candidates(hws, _list(tp, "--tp"), pp=_list(pp, "--pp"), disaggregated=disaggregated,
+                             pd_ratios=_ratios(pd_ratios), gpus_per_server=gpus_per_server) if hws else []) + lay_cands
     settings = SimulationSettings(model=model, precision=precision, num_requests=requests,
                                   confirm_requests=confirm_requests, min_slo_attainment=min_attainment, seed=seed)
     settings.objective(demands[0])  # validates model, precision and the numbers before any simulation

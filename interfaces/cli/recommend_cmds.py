@@ -53,9 +53,12 @@ def _ascii_front(rec, width: int = 56, height: int = 12) -> list[str]:
 @click.option("--launch", "launch_path", default="genz-launch.sh", show_default=True,
               help="Where to write the winner's vLLM launch script ('' for none).")
 @click.option("--force", is_flag=True, help="Overwrite --launch.")
+@click.option("--layout", "layouts", multiple=True, type=click.Path(dir_okay=False),
+              help="Also consider an MoE cluster layout (genz predict --layout file): a replica is one unit of its "
+                   "prefill and decode pools; repeat for several.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def recommend(model, gpus, hardware, precisions, use_case, rate, ttft, tpot, requests, confirm_requests, top, workers,
-              launch_path, force, as_json):
+              launch_path, force, layouts, as_json):
     """Best deployments of a model on a GPU budget serving a traffic within its SLOs.
 
     Every hardware x precision x tensor-parallel split is screened analytically (fits, a lone request
@@ -67,6 +70,7 @@ def recommend(model, gpus, hardware, precisions, use_case, rate, ttft, tpot, req
     Examples:
       genz recommend --model llama-3-70b --gpus 16 --hardware h100,h200 --ttft 0.5 --tpot 0.05 --rate 20
       genz recommend --model llama-3-8b --gpus 4 --hardware a100-40gb,l40s --rate 5 --json
+      genz recommend --model deepseek-v3 --gpus 256 --rate 100 --layout docs/layouts/deepseek-v3-sglang-96xh100.yaml
     """
     from genz.serving import SLO
     from optimizers.recommend import launch_script
@@ -82,7 +86,7 @@ def recommend(model, gpus, hardware, precisions, use_case, rate, ttft, tpot, req
     with progress_bar(0, "recommend", enabled=not as_json) as bar:
         task = bar.add_task("capacity under the SLO (deployments)", total=None)
         rec = run(model, gpus=gpus, hardware=hws, rate_per_s=rate, use_case=use_case, slo=slo, precisions=precs,
-                  requests=requests, confirm_requests=confirm_requests, workers=workers,
+                  requests=requests, confirm_requests=confirm_requests, workers=workers, layouts=layouts,
                   progress=lambda d, t: bar.update(task, completed=d, total=t))
     best = rec.best
     if best is not None and out is not None:
@@ -120,4 +124,4 @@ def recommend(model, gpus, hardware, precisions, use_case, rate, ttft, tpot, req
                f"{c['rate_per_s']:g} req/s: SLO attainment {c['slo_attainment']:.1%}, TTFT p99 "
                f"{c['ttft_p99_s'] * 1e3:.0f} ms, TPOT p99 {c['tpot_p99_s'] * 1e3:.1f} ms")
     if out is not None:
-        click.echo(f"wrote the vLLM launch script to {out}")
+        click.echo(f"wrote the {'SGLang' if best.layout else 'vLLM'} launch script to {out}")

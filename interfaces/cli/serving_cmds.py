@@ -124,6 +124,7 @@ _FLAG_PATHS = {
     "prefill_tp": ("disaggregation", "tp"), "link": ("disaggregation", "link"),
     "link_count": ("disaggregation", "link_count"),
     "placement": ("placement", "file"), "placement_method": ("placement", "method"),
+    "layout": ("layout",),
 }
 _FLAG_PATHS.update({k: ("scheduler", k) for k in all_knobs()})  # one flag per registered policy knob
 _GENERATED_FLAGS = ("use_case", "rate", "prompt", "output", "arrival", "cv", "turns")
@@ -143,6 +144,8 @@ def overrides_from_flags(flags: dict, file_raw: dict) -> dict:
         for k in path[:-1]:
             d = d.setdefault(k, {})
         d[path[-1]] = v
+    if flags.get("layout") is not None:  # a command-line path is the shell's, not relative to a scenario file
+        over["layout"] = str(Path(flags["layout"]).resolve())
     dis = flags.get("disaggregate")
     if dis is False:
         if "disaggregation" in over:
@@ -181,6 +184,13 @@ def _describe(spec: dict) -> str:
         sched = f"static (batch {s['batch_size']})"
     else:
         sched = f"{s['kind']} (" + ", ".join(f"{k} {v}" for k, v in s.items() if k != "kind") + ")"
+    if spec.get("layout"):
+        from genz.moe_cluster import load_layout
+
+        lay = load_layout(spec["layout"]["file"])
+        pools = ", ".join(f"{p.role} pool {p.nodes} nodes (EP {p.ep or 'all'}, attention TP {p.attention_tp})"
+                          for p in lay.pools)
+        par = f"layout {Path(spec['layout']['file']).name} on {lay.cluster}: {pools}"
     text = f"{spec['model']} {spec['precision']} on {spec['replicas']} x {spec['hardware']} ({par}), {sched}"
     if spec.get("placement"):
         text += f"; experts placed by {spec['placement']['method']} ({Path(spec['placement']['file']).name})"
@@ -286,6 +296,9 @@ def _print_table(spec: dict, s, wall: float) -> None:
                    "inter-node volumes, one per layer (ExFlow), and waits for its busiest GPU.")
 @click.option("--placement-method", type=click.Choice(list(PLACEMENT_METHODS)),
               help="Which of the file's placements to serve [ilp].")
+@click.option("--layout", type=click.Path(dir_okay=False),
+              help="MoE cluster layout (a genz predict --layout file) instead of --model/--hardware/--tp...: each "
+                   "replica is one of its pools, prefill and decode disaggregated when it has both.")
 @click.option("--replicas", type=int, callback=_at_least("replicas", 1),
               help="Replicas (the decode pool when disaggregated) [1].")
 @click.option("--router", type=click.Choice(list(ROUTERS)),

@@ -20,6 +20,7 @@ from optimizers.capacity.inputs import (
     HardwareOption,
     Limits,
     hardware_catalog,
+    layout_candidate,
     make_candidates,
     parse_demand,
 )
@@ -28,4 +29,4 @@ from optimizers.capacity.plan import CapacityPlan, InfeasiblePlan, plan_capacity
 
 __all__ = ["MODES", "OBJECTIVES", "Candidate", "CapacityPlan", "CapacityTable", "Demand", "HardwareOption",
            "InfeasiblePlan", "Limits", "MipSolution", "SimulationSettings", "compute_capacities", "diagnose",
-           "hardware_catalog", "make_candidates", "parse_demand", "plan_capacity", "solve_mip"]
+           "hardware_catalog", "layout_candidate", "make_candidates", "parse_demand", "plan_capacity", "solve_mip"]

@@ -126,7 +126,7 @@ def compute_capacities(candidates: Sequence[Candidate], demands: Sequence[Demand
     cached = 0
     for i, c in enumerate(candidates):
         for j, d in enumerate(demands):
-            ob = settings.objective(d)
+            ob = settings.objective(d, settings.num_requests * c.request_scale)
             cfg = c.config()
             k = _key(ob, cfg)
             hit = mem.get(k) or disk.get(k)

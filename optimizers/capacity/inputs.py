@@ -6,9 +6,11 @@ parameter with a stated default.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from genz.serving import SLO
 from hwmodels.registry import load_device
@@ -16,10 +18,10 @@ from optimizers.search.objective import check_prices
 from optimizers.search.space import VLLM_DEFAULTS
 from workloads.usecases import UseCase, get_use_case
 
-__all__ = ["MODES", "Candidate", "Demand", "HardwareOption", "Limits", "hardware_catalog", "make_candidates",
-           "parse_demand"]
+__all__ = ["MODES", "Candidate", "Demand", "HardwareOption", "Limits", "hardware_catalog", "layout_candidate",
+           "make_candidates", "parse_demand"]
 
-MODES = ("colocated", "disaggregated")
+MODES = ("colocated", "disaggregated", "layout")
 
 
 def _positive(name: str, v, integer: bool = False, allow_none: bool = True) -> None:
@@ -159,7 +161,8 @@ class Candidate:
 
     Colocated: one vLLM engine on ``tp x pp`` GPUs of ``hardware``. Disaggregated (Splitwise): a unit
     of ``prefill_replicas`` prefill engines (on ``prefill_hardware`` with ``prefill_tp``; default the
-    decode side's) and ``decode_replicas`` decode engines on ``hardware`` with ``tp``.
+    decode side's) and ``decode_replicas`` decode engines on ``hardware`` with ``tp``. Layout: the pools
+    of an MoE cluster ``layout`` file (:func:`layout_candidate`), one of each it has.
     """
 
     hardware: str
@@ -171,10 +174,16 @@ class Candidate:
     prefill_hardware: str | None = None
     prefill_tp: int | None = None
     scheduler: Mapping = field(default_factory=dict, compare=False, hash=False)
+    layout: str | None = None
+    layout_gpus: tuple[int, int] = (0, 0)  # (prefill pool, decode pool) GPUs of a layout candidate
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"candidate.mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if (self.mode == "layout") != (self.layout is not None):
+            raise ValueError("candidate.layout: give a layout file exactly when mode is layout")
+        if self.mode == "layout":
+            return
         for n in ("tp", "pp", "decode_replicas"):
             _positive(f"candidate.{n}", getattr(self, n), integer=True, allow_none=False)
         if self.mode == "disaggregated":
@@ -184,6 +193,8 @@ class Candidate:
 
     @property
     def label(self) -> str:
+        if self.mode == "layout":
+            return f"layout {Path(self.layout).stem} ({sum(self.layout_gpus)} x {self.hardware})"
         base = f"{self.hardware} tp{self.tp}" + (f" pp{self.pp}" if self.pp > 1 else "")
         if self.mode == "colocated":
             return base
@@ -192,6 +203,8 @@ class Candidate:
 
     def gpus_by_hardware(self) -> dict[str, int]:
         """GPUs of one unit per GPU type."""
+        if self.mode == "layout":
+            return {self.hardware: sum(self.layout_gpus)}
         out = {self.hardware: self.tp * self.pp * self.decode_replicas}
         if self.mode == "disaggregated":
             h = self.prefill_hardware or self.hardware
@@ -202,8 +215,22 @@ class Candidate:
     def gpus(self) -> int:
         return sum(self.gpus_by_hardware().values())
 
+    @property
+    def request_scale(self) -> int:
+        """How many times the settings' request counts a capacity run of this unit uses: 1, or a layout's
+        GPUs over 8 (assumption: the counts are sized for one 8-GPU server; a 104-GPU unit needs
+        proportionally more requests in flight before its capacity shows)."""
+        return max(1, -(-self.gpus // 8)) if self.mode == "layout" else 1
+
     def config(self) -> dict:
-        """The serving configuration of one unit (vLLM defaults unless ``scheduler`` overrides)."""
+        """The serving configuration of one unit (vLLM defaults unless ``scheduler`` overrides; a
+        layout's own scheduler defaults for a layout candidate)."""
+        if self.mode == "layout":
+            c = {"layout": self.layout, "layout_sha256": _sha256(self.layout), "replicas": self.decode_replicas,
+                 "scheduler": "continuous", **dict(self.scheduler)}
+            if self.prefill_replicas:
+                c["prefill_replicas"] = self.prefill_replicas
+            return c
         c = {**{k: v for k, v in VLLM_DEFAULTS.items()}, "tp": self.tp, "pp": self.pp, "replicas": self.decode_replicas,
              "hardware": self.hardware, "batch_size": 1, **dict(self.scheduler)}
         if self.mode == "disaggregated":
@@ -213,9 +240,34 @@ class Candidate:
 
     def to_dict(self) -> dict:
         return {"label": self.label, "hardware": self.hardware, "tp": self.tp, "pp": self.pp, "mode": self.mode,
+                "layout": self.layout,
                 "prefill_replicas": self.prefill_replicas, "decode_replicas": self.decode_replicas,
                 "prefill_hardware": self.prefill_hardware, "prefill_tp": self.prefill_tp, "gpus": self.gpus,
                 "gpus_by_hardware": self.gpus_by_hardware()}
+
+
+def _sha256(path: str) -> str:
+    """The file's content hash (a cached capacity is for this content, not for the name)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def layout_candidate(path: str | Path, scheduler: Mapping | None = None) -> Candidate:
+    """A candidate serving an MoE cluster layout file: one decode pool, and one prefill pool when the
+    layout has one (disaggregated); ``ValueError`` naming ``--layout`` for a bad file."""
+    from genz.moe_cluster import load_layout
+    from hwmodels.clusters import load_cluster
+
+    try:
+        lay = load_layout(path)
+        cluster = load_cluster(lay.cluster)
+    except ValueError as exc:
+        raise ValueError(f"--layout: {exc}") from None
+    if lay.decode is None:
+        raise ValueError(f"--layout: {path} has no decode pool (the replicas that generate tokens)")
+    gpn = cluster.gpus_per_node
+    pre = lay.prefill.gpus(gpn) if lay.prefill is not None else 0
+    return Candidate(cluster.gpu, mode="layout", prefill_replicas=1 if pre else 0, layout=str(Path(path).resolve()),
+                     layout_gpus=(pre, lay.decode.gpus(gpn)), scheduler=dict(scheduler or {}))
 
 
 def make_candidates(hardware: Iterable[str], tp: Iterable[int] = (1, 2, 4, 8), *, pp: Iterable[int] = (1,),

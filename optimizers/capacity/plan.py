@@ -146,9 +146,9 @@ def _confirm(rows: list[dict], table: CapacityTable, settings: SimulationSetting
         d = next(x for x in table.demands if x.name == row["use_case"])
         cfg = c.config()
         cfg["replicas"] = c.decode_replicas * row["units"]
-        if c.mode == "disaggregated":
+        if c.prefill_replicas:  # Splitwise units and layouts with a prefill pool
             cfg["prefill_replicas"] = c.prefill_replicas * row["units"]
-        ob = settings.objective(d, settings.confirm_requests)
+        ob = settings.objective(d, settings.confirm_requests * c.request_scale)
         from dataclasses import replace
         ob = replace(ob, find_capacity=False, rate_per_s=row["rate_share_per_s"], prices=tuple(prices.items()))
         tasks.append((k, ob, cfg))

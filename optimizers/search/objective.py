@@ -242,6 +242,8 @@ class ServingObjective:
         ``prefill_replicas`` > 0 (optional ``prefill_hardware``, ``prefill_tp``; default: the decode
         pool's), with the scenario files' default KV link (the prefill GPU's scale-out NIC x tp x pp)."""
         kind = config["scheduler"]
+        if config.get("layout"):
+            return self._layout_spec(config, rate_per_s)
         raw = {"model": self.model, "hardware": config["hardware"], "precision": self.precision,
                "tp": config["tp"], "pp": config["pp"], "ep": config.get("ep", 1), "runtime": self.runtime,
                "cuda_graphs": self.cuda_graphs, "replicas": config["replicas"], "router": self.router,
@@ -256,6 +258,26 @@ class ServingObjective:
                                      "hardware": config.get("prefill_hardware") or config["hardware"],
                                      "tp": config.get("prefill_tp") or config["tp"]}
         spec = resolve(raw)
+        slo = self.effective_slo
+        spec["slo"] = {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s}
+        return spec
+
+    def _layout_spec(self, config: Mapping, rate_per_s: float | None) -> dict:
+        """:meth:`spec` of a configuration naming an MoE cluster ``layout`` file: its pools are the
+        replicas (``replicas`` decode pools, ``prefill_replicas`` prefill pools); the layout gives the
+        model (it must be this objective's), precision, GPUs and the scheduler defaults."""
+        kind = config["scheduler"]
+        raw = {"layout": config["layout"], "replicas": config.get("replicas", 1), "router": self.router,
+               "seed": self.seed, "memo": asdict(self.memo),
+               "scheduler": {"kind": kind, **{k: config[k] for k in scheduler_knobs(kind) if k in config}},
+               "saturation": {"min_arrivals": max(20, self.num_requests // 10), "stop": rate_per_s is not None}}
+        if self.concurrency is not None:
+            raw["workload"] = {"concurrency": self.concurrency, "think_time_s": self.think_time_s}
+        if config.get("prefill_replicas"):
+            raw["disaggregation"] = {"prefill_replicas": config["prefill_replicas"]}
+        spec = resolve(raw)
+        if spec["model"] != load_model(self.model).name:
+            raise ValueError(f"layout: {config['layout']} serves {spec['model']}, not {self.model}")
         slo = self.effective_slo
         spec["slo"] = {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s}
         return spec
@@ -357,7 +379,18 @@ class ServingObjective:
 
 
 def config_gpus(config: Mapping) -> int:
-    """GPUs of a configuration: ``max(tp, ep) x pp x replicas``, plus the prefill pool when disaggregated."""
+    """GPUs of a configuration: ``max(tp, ep) x pp x replicas``, plus the prefill pool when disaggregated
+    (a cluster ``layout``: its pools' GPUs times their replicas)."""
+    if config.get("layout"):
+        from genz.moe_cluster import load_layout
+        from hwmodels.clusters import load_cluster
+
+        lay = load_layout(config["layout"])
+        gpn = load_cluster(lay.cluster).gpus_per_node
+        g = lay.decode.gpus(gpn) * config.get("replicas", 1) if lay.decode is not None else 0
+        if lay.prefill is not None:
+            g += lay.prefill.gpus(gpn) * config.get("prefill_replicas", 1)
+        return g
     g = devices_per_replica(config["tp"], config["pp"], config.get("ep", 1)) * config["replicas"]
     if config.get("prefill_replicas"):
         g += devices_per_replica(config.get("prefill_tp") or config["tp"], config["pp"],
