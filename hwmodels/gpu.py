@@ -74,7 +74,8 @@ WEIGHT_ONLY_MIN_ROWS = 16.0
 SCALAR_COLUMNS = 4
 #: Where attention's inputs (m, n, k, flops, bytes read and written, kernels) sit in a table's
 #: ``stacked`` block (:data:`hwmodels.optable.WIDE_FIELDS`).
-_ATTN_FIELDS = [WIDE_FIELDS.index(f) for f in ("m", "n", "k", "flops", "bytes_read", "bytes_written", "kernels")]
+_ATTN_FIELDS = np.array([WIDE_FIELDS.index(f) for f in ("m", "n", "k", "flops", "bytes_read", "bytes_written",
+                                                          "kernels")])[:, None]
 #: Host time a data-dependent wait adds in eager mode beyond the launch that follows it
 #: (assumption: the device-to-host copy of a small tensor and the stream synchronisation, ~10 us).
 HOST_SYNC_S = 10e-6
@@ -456,7 +457,7 @@ class GPU:
         idx = [r[0] for r in rows]
         stacked = table.__dict__.get("stacked")  # the (field, row, column) block of a compiled table
         if stacked is not None:
-            values = stacked[_ATTN_FIELDS][:, idx].tolist()
+            values = stacked[_ATTN_FIELDS, idx].tolist()  # one gather: fields as a column, rows as a row
         else:
             values = np.stack(fields)[:, idx].tolist()  # (field, attention row, column) as floats
         for j, (i, decode, paged, kvb, peak) in enumerate(rows):

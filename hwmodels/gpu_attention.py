@@ -53,40 +53,43 @@ def attention_cost(xp, prof, sms: float, peak: float, decode: bool, paged: bool,
     GPU's efficiency profile, ``sms`` its SM count, ``peak`` the row dtype's peak (FLOP/s), ``kvb``
     bytes per cached KV element."""
     p = prof
+    where, maximum, minimum = xp.where, xp.maximum, xp.minimum
     tm, tm_split = ((PAGED_DECODE_TILE_ROWS, PAGED_DECODE_TILE_ROWS) if paged
                     else (p.attn_tile_rows, p.attn_split_tile_rows or p.attn_tile_rows))
     ok = (m > 0) & (n > 0) & (fl > 0) & (wr > 0)
-    mn = xp.where(ok, m * n, 1.0)
-    d = xp.where(ok, wr / (2.0 * mn), 1.0)  # head dim from the bf16 output (m tokens x n heads x d)
+    mn = where(ok, m * n, 1.0)
+    d = where(ok, wr / (2.0 * mn), 1.0)  # head dim from the bf16 output (m tokens x n heads x d)
+    exp_rate = p.attn_exp_rate
     if decode:
         # query rows per KV head, from FLOPs per KV byte (4 H d k / (2 kv_heads d k kvb)); KV bytes
         # are the reads less Q, which is as large as the output. Latent attention (MLA: more
         # than 4 d FLOPs per query-key pair) shares one KV entry among all heads.
-        kv_bytes = xp.maximum(rd - wr, 1e-30)
-        standard = fl <= 4.0 * mn * d * xp.maximum(k / xp.maximum(m, 1.0), 1.0) * 1.01
-        g = xp.where(standard, xp.minimum(xp.maximum(fl * kvb / (2.0 * kv_bytes), 1.0), xp.maximum(n, 1.0)),
-                     xp.maximum(n, 1.0))
-        pairs = xp.where(ok, m, 0.0) * n / g  # (sequence, KV head) work items
-        keys = xp.where(ok, k / xp.maximum(m, 1.0), 0.0)
+        kv_bytes = maximum(rd - wr, 1e-30)
+        m1 = maximum(m, 1.0)
+        n1 = maximum(n, 1.0)
+        standard = fl <= 4.0 * mn * d * maximum(k / m1, 1.0) * 1.01
+        g = where(standard, minimum(maximum(fl * kvb / (2.0 * kv_bytes), 1.0), n1), n1)
+        pairs = where(ok, m, 0.0) * n / g  # (sequence, KV head) work items
+        keys = where(ok, k / m1, 0.0)
         block = xp.kv_block(d)
         split = ok & (pairs < SPLIT_KV_FILL * sms) & (keys > block)
-        pad = xp.where(ok, xp.maximum(1.0, xp.where(split, tm_split, tm) / g), 1.0)
+        pad = where(ok, maximum(1.0, where(split, tm_split, tm) / g), 1.0)
         flops_eff = fl * pad
         eff = p.attn_decode_eff or p.attention_eff
-        ctas = pairs * xp.where(split, xp.maximum(xp.ceil(keys / block), 1.0), 1.0)
-        ctas = xp.where(split, xp.minimum(ctas, SPLIT_KV_FILL / 0.8 * sms), ctas)
-        exp_s = n * k * pad / p.attn_exp_rate if p.attn_exp_rate > 0 else 0.0  # one per (padded) score
+        ctas = pairs * where(split, maximum(xp.ceil(keys / block), 1.0), 1.0)
+        ctas = where(split, minimum(ctas, SPLIT_KV_FILL / 0.8 * sms), ctas)
+        exp_s = n * k * pad / exp_rate if exp_rate > 0 else 0.0  # one per (padded) score
         t_c = flops_eff / (peak * eff) + ctas * p.attn_cta_s / sms + exp_s
         # wave quantization of the unsplit kernel (which only runs unsplit below one wave when
         # the whole KV fits one block: tiny work, left unpenalized so time grows with context)
         w = pairs / (sms * p.attn_ctas_per_sm)
-        wave = xp.where(ok & xp.not_(split) & (w >= 1), xp.ceil(w) / xp.maximum(w, 1.0), 1.0)
+        wave = where(ok & xp.not_(split) & (w >= 1), xp.ceil(w) / maximum(w, 1.0), 1.0)
         return flops_eff, t_c, split * (kernels > 0), wave
-    s_eff = xp.where(ok, fl / (2.0 * mn * d), 1.0)  # keys per query row, doubled (S for causal)
-    flops_eff = xp.where(ok, fl * (1.0 + tm / xp.maximum(s_eff, 1.0)), fl)
+    s_eff = where(ok, fl / (2.0 * mn * d), 1.0)  # keys per query row, doubled (S for causal)
+    flops_eff = where(ok, fl * (1.0 + tm / maximum(s_eff, 1.0)), fl)
     rate = peak * p.attention_eff
     ctas = mn / tm
     tail = p.attn_tail * 4.0 * tm * s_eff * d / (rate / sms)
-    exp_s = flops_eff / (4.0 * d) / p.attn_exp_rate if p.attn_exp_rate > 0 else 0.0  # softmax: one per score
-    t_c = xp.where(ok, flops_eff / rate + ctas * p.attn_cta_s / sms + tail + exp_s, fl / rate)
+    exp_s = flops_eff / (4.0 * d) / exp_rate if exp_rate > 0 else 0.0  # softmax: one per score
+    t_c = where(ok, flops_eff / rate + ctas * p.attn_cta_s / sms + tail + exp_s, fl / rate)
     return flops_eff, t_c, 0.0, 1.0
