@@ -185,13 +185,6 @@ class SymbolicShape:
         return 1
 
 
-class _SymbolicRows(_Rows):
-    """Rows whose per-configuration values are affine (what :class:`CompiledTable` is made of)."""
-
-    def __init__(self):
-        super().__init__(1)
-
-
 def features(shape: StepShape) -> np.ndarray:
     """The (8, N) matrix a compiled table multiplies: a row of ones, then the shape's fields."""
     return np.vstack([np.ones(len(shape))] + [getattr(shape, f) for f in FIELDS])
@@ -247,7 +240,8 @@ class CompiledTable:
             len(_Rows._WIDE), self.rows, x.shape[1]))
 
 
-def _compile_rows(rows: _SymbolicRows) -> CompiledTable:
+def _compile_rows(rows: _Rows) -> CompiledTable:
+    """The compiled table of ``rows`` filled from a :class:`SymbolicShape` (values affine or numbers)."""
     c = rows.cols
     R = len(c["name"])
     values = {k: [Affine.lift(v) for v in c[k]] for k in _Rows._WIDE}
@@ -290,7 +284,7 @@ def compile_table(model: Model, precision: Precision, runtime: Runtime, *, tp: i
     """The compiled operator table of ``model`` under one split, or None when its table is not
     affine in the shape (MoE routing) or the compiled one disagrees with :func:`build_table` on
     probe shapes by more than 1e-12 relative."""
-    rows = _SymbolicRows()
+    rows = _Rows(1)  # its values are Affine symbols, not arrays
     try:
         fill_rows(rows, model, SymbolicShape(), precision, runtime, tp=tp, pp=pp, ep=ep,
                   gpus_per_node=gpus_per_node)
