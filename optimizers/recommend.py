@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from genz.moe_cluster.serving import unit_request_scale
 from genz.predict import predict
 from genz.serving import SLO
 from hwmodels.device import price_of
@@ -49,6 +50,7 @@ class Deployment:
     tp: int
     layout: str = ""  # an MoE cluster layout file: a replica is one of its units (prefill + decode pool)
     unit_gpus: int = 0  # GPUs of one replica (tp, or a layout unit's)
+    layout_prefill: bool = False  # the layout has a prefill pool (runs disaggregated)
     replicas: int = 0
     gpus: int = 0
     capacity_rps: float = 0.0
@@ -76,7 +78,7 @@ class Deployment:
         """The serving configuration of ``replicas`` replicas (the search objective's schema)."""
         if self.layout:
             c = {"layout": self.layout, "replicas": replicas, "scheduler": "continuous"}
-            if _has_prefill_pool(self.layout):
+            if self.layout_prefill:
                 c["prefill_replicas"] = replicas
             return c
         return {**VLLM_DEFAULTS, "tp": self.tp, "pp": 1, "ep": 1, "replicas": replicas, "hardware": self.hardware}
@@ -130,30 +132,18 @@ def _candidates(model: str, hardware: Sequence[str], precisions: Sequence[str], 
     return keep, drop
 
 
-def _has_prefill_pool(path: str) -> bool:
-    from genz.moe_cluster import load_layout
-
-    return load_layout(path).prefill is not None
-
-
 def _layout_deployments(layouts: Sequence[str]) -> list[Deployment]:
     """One deployment per MoE cluster layout file (``ValueError`` naming ``--layout`` for a bad one)."""
-    from genz.moe_cluster import load_layout
-    from hwmodels.clusters import load_cluster
+    from genz.moe_cluster.serving import layout_unit
 
     out = []
     for f in dict.fromkeys(layouts):
         try:
-            lay = load_layout(f)
-            cluster = load_cluster(lay.cluster)
+            u = layout_unit(f)
         except ValueError as exc:
             raise ValueError(f"--layout: {exc}") from None
-        gpn = cluster.gpus_per_node
-        if lay.decode is None:
-            raise ValueError(f"--layout: {f} has no decode pool (the replicas that generate tokens)")
-        unit = sum(p.gpus(gpn) for p in lay.pools)
-        out.append(Deployment(load_device(cluster.gpu).name, Precision.parse(lay.precision).name,
-                              lay.decode.attention_tp, layout=str(Path(f).resolve()), unit_gpus=unit))
+        out.append(Deployment(u.gpu, u.precision, u.attention_tp, layout=u.path, unit_gpus=u.gpus,
+                              layout_prefill=bool(u.prefill_gpus)))
     return out
 
 
@@ -201,7 +191,7 @@ def recommend(model: str, *, gpus: int, hardware: Sequence[str], rate_per_s: flo
     jobs = []
     for d in keep:
         d.unit_gpus = d.unit_gpus or d.tp
-        scale = max(1, -(-d.unit_gpus // 8)) if d.layout else 1
+        scale = unit_request_scale(d.unit_gpus) if d.layout else 1
         jobs.append((replace(base, precision=d.precision, num_requests=requests * scale), d.config()))
     results = _run_all(jobs, workers, progress)
     for d, ev in zip(keep, results, strict=True):
@@ -235,7 +225,7 @@ def recommend(model: str, *, gpus: int, hardware: Sequence[str], rate_per_s: flo
             d.why = ", ".join(why)
     confirmation = {}
     for d in ok[:3]:  # the best whose confirming run holds
-        scale = max(1, -(-d.unit_gpus // 8)) if d.layout else 1
+        scale = unit_request_scale(d.unit_gpus) if d.layout else 1
         ob = replace(base, precision=d.precision, num_requests=confirm_requests * scale, find_capacity=False,
                      rate_per_s=rate_per_s)
         ev = ob.evaluate(d.config(d.replicas))

@@ -162,7 +162,8 @@ def test_recommend_considers_a_layout_and_writes_sglang_commands_for_it():
         assert text in script
     with pytest.raises(ValueError, match="--layout"):
         recommend("deepseek-v3", gpus=8, hardware=[], rate_per_s=1, layouts=["missing.yaml"])
-    assert Deployment("h100-sxm", "fp8", 1, layout=str(LAYOUT), unit_gpus=104, replicas=2).config(2) == {
+    assert Deployment("h100-sxm", "fp8", 1, layout=str(LAYOUT), unit_gpus=104, layout_prefill=True,
+                      replicas=2).config(2) == {
         "layout": str(LAYOUT), "replicas": 2, "scheduler": "continuous", "prefill_replicas": 2}
 
 

@@ -19,9 +19,10 @@ communication, it does not integrate dynamic energy).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 
-from genz.moe_cluster.layout import ClusterLayout
+from genz.moe_cluster.layout import ClusterLayout, load_layout
 from genz.moe_cluster.memory import kv_bytes_per_token, pool_memory
 from genz.moe_cluster.routing import imbalance, place_experts, routing_probs
 from genz.moe_cluster.step import pool_step
@@ -106,3 +107,44 @@ class LayoutStepCost:
         at the cluster's achievable rate, each request's cache from the GPU that prefilled it."""
         return self.cluster.scale_out_bw * self.devices, self.cluster.scale_out_latency_s
 
+
+
+@dataclass(frozen=True)
+class LayoutUnit:
+    """A layout file as one deployable unit (its pools together): ``path`` (absolute), its GPU's name,
+    precision, attention TP of the decode pool and the GPUs of each pool (prefill 0 when it has none)."""
+
+    path: str
+    gpu: str
+    precision: str
+    attention_tp: int
+    prefill_gpus: int
+    decode_gpus: int
+
+    @property
+    def gpus(self) -> int:
+        return self.prefill_gpus + self.decode_gpus
+
+    @property
+    def request_scale(self) -> int:
+        """How many times a request count sized for one 8-GPU server a capacity run of this unit needs
+        (a run that never fills the unit would cap its capacity at its offline throughput)."""
+        return unit_request_scale(self.gpus)
+
+
+def unit_request_scale(gpus: int) -> int:
+    """``gpus`` / 8, rounded up, at least 1 (see :attr:`LayoutUnit.request_scale`)."""
+    return max(1, -(-gpus // 8))
+
+
+def layout_unit(path: str | Path) -> LayoutUnit:
+    """Read a layout file as a :class:`LayoutUnit`; ``ValueError`` for a bad file or one without a
+    decode pool (the replicas that generate tokens)."""
+    lay = load_layout(path)
+    cluster = load_cluster(lay.cluster)
+    if lay.decode is None:
+        raise ValueError(f"layout: {path} has no decode pool (the replicas that generate tokens)")
+    gpn = cluster.gpus_per_node
+    return LayoutUnit(str(Path(path).resolve()), load_device(cluster.gpu).name, Precision.parse(lay.precision).name,
+                      lay.decode.attention_tp, lay.prefill.gpus(gpn) if lay.prefill is not None else 0,
+                      lay.decode.gpus(gpn))

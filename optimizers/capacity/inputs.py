@@ -218,9 +218,10 @@ class Candidate:
     @property
     def request_scale(self) -> int:
         """How many times the settings' request counts a capacity run of this unit uses: 1, or a layout's
-        GPUs over 8 (assumption: the counts are sized for one 8-GPU server; a 104-GPU unit needs
-        proportionally more requests in flight before its capacity shows)."""
-        return max(1, -(-self.gpus // 8)) if self.mode == "layout" else 1
+        :attr:`~genz.moe_cluster.serving.LayoutUnit.request_scale` (its GPUs over 8)."""
+        from genz.moe_cluster.serving import unit_request_scale
+
+        return unit_request_scale(self.gpus) if self.mode == "layout" else 1
 
     def config(self) -> dict:
         """The serving configuration of one unit (vLLM defaults unless ``scheduler`` overrides; a
@@ -254,20 +255,14 @@ def _sha256(path: str) -> str:
 def layout_candidate(path: str | Path, scheduler: Mapping | None = None) -> Candidate:
     """A candidate serving an MoE cluster layout file: one decode pool, and one prefill pool when the
     layout has one (disaggregated); ``ValueError`` naming ``--layout`` for a bad file."""
-    from genz.moe_cluster import load_layout
-    from hwmodels.clusters import load_cluster
+    from genz.moe_cluster.serving import layout_unit
 
     try:
-        lay = load_layout(path)
-        cluster = load_cluster(lay.cluster)
+        u = layout_unit(path)
     except ValueError as exc:
         raise ValueError(f"--layout: {exc}") from None
-    if lay.decode is None:
-        raise ValueError(f"--layout: {path} has no decode pool (the replicas that generate tokens)")
-    gpn = cluster.gpus_per_node
-    pre = lay.prefill.gpus(gpn) if lay.prefill is not None else 0
-    return Candidate(cluster.gpu, mode="layout", prefill_replicas=1 if pre else 0, layout=str(Path(path).resolve()),
-                     layout_gpus=(pre, lay.decode.gpus(gpn)), scheduler=dict(scheduler or {}))
+    return Candidate(u.gpu, mode="layout", prefill_replicas=1 if u.prefill_gpus else 0, layout=u.path,
+                     layout_gpus=(u.prefill_gpus, u.decode_gpus), scheduler=dict(scheduler or {}))
 
 
 def make_candidates(hardware: Iterable[str], tp: Iterable[int] = (1, 2, 4, 8), *, pp: Iterable[int] = (1,),

@@ -382,15 +382,10 @@ def config_gpus(config: Mapping) -> int:
     """GPUs of a configuration: ``max(tp, ep) x pp x replicas``, plus the prefill pool when disaggregated
     (a cluster ``layout``: its pools' GPUs times their replicas)."""
     if config.get("layout"):
-        from genz.moe_cluster import load_layout
-        from hwmodels.clusters import load_cluster
+        from genz.moe_cluster.serving import layout_unit
 
-        lay = load_layout(config["layout"])
-        gpn = load_cluster(lay.cluster).gpus_per_node
-        g = lay.decode.gpus(gpn) * config.get("replicas", 1) if lay.decode is not None else 0
-        if lay.prefill is not None:
-            g += lay.prefill.gpus(gpn) * config.get("prefill_replicas", 1)
-        return g
+        u = layout_unit(config["layout"])
+        return u.decode_gpus * config.get("replicas", 1) + u.prefill_gpus * config.get("prefill_replicas", 1)
     g = devices_per_replica(config["tp"], config["pp"], config.get("ep", 1)) * config["replicas"]
     if config.get("prefill_replicas"):
         g += devices_per_replica(config.get("prefill_tp") or config["tp"], config["pp"],
