@@ -8,7 +8,7 @@ from workloads import Model, Precision, list_models, load_model
 
 PRESETS = ["llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b", "llama-3-70b", "llama-3.1-405b",
            "llama-3.2-1b", "llama-3.2-3b", "mistral-7b", "mixtral-8x7b", "mixtral-8x22b", "qwen2.5-7b",
-           "qwen2.5-72b", "deepseek-v3", "opt-6.7b", "opt-66b", "gpt3-175b", "bitnet-b1.58-3b"]
+           "qwen2.5-72b", "deepseek-v3", "opt-6.7b", "opt-66b", "gpt3-175b", "bitnet-b1.58-3b", "kimi-k2"]
 
 
 def test_every_named_preset_ships_and_loads():
@@ -45,6 +45,22 @@ def test_moe_active_parameters():
     assert 12.5e9 < m.active_params() < 13.2e9  # Mistral quotes 12.9B active
     d = load_model("deepseek-v3")
     assert 36e9 < d.active_params() < 39e9  # DeepSeek quotes 37B activated
+
+
+def test_kimi_k2_hand_count():
+    # Kimi K2: DeepSeek-V3's architecture with 64 heads, 384 routed experts, one dense layer.
+    m = load_model("kimi-k2")
+    h, heads = 7168, 64
+    attn = (h * 1536 + 1536 + 1536 * heads * 192          # q_a (+ its norm), q_b
+            + h * (512 + 64) + 512 + 512 * heads * 256     # kv_a (+ its norm), kv_b
+            + heads * 128 * h)                              # o
+    expert = 3 * h * 2048
+    moe = 385 * expert + h * 384                            # 384 routed + 1 shared, router
+    layer_norms = 2 * h
+    total = 61 * (attn + layer_norms) + 3 * h * 18432 + 60 * moe + 2 * 163840 * h + h
+    assert m.params() == total
+    assert abs(m.params() / 1.0e12 - 1) < 0.03  # "1 trillion total parameters"
+    assert 32e9 < m.active_params() < 33.5e9  # "32 billion activated"
 
 
 def test_kv_elements_per_token():
