@@ -284,6 +284,10 @@ def test_deepspeed_moe_models_match_their_published_sizes():
     # expert slicing keeps the parameters
     assert gpt_moe("x", 30, 8192, slices=2).params() == pytest.approx(gpt_moe("x", 30, 8192).params(), rel=1e-3)
     assert min_gpus(gpt_moe("8B+MoE-128", 40, 4096), 4) == 32
+    # PR-MoE + MoS (the 1.3B recipe carried to 8B) fits in half the GPUs, as Figure 12 says
+    from validation.reproductions.deepspeed_moe import pr_moe_mos_8b
+
+    assert min_gpus(pr_moe_mos_8b(), 4) == 16
 
 
 def test_kimi_k2_on_h200_is_predicted_unseen_within_twenty_percent_on_decode():
