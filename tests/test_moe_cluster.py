@@ -304,3 +304,15 @@ def test_kimi_k2_on_h200_is_predicted_unseen_within_twenty_percent_on_decode():
     assert pub_p > 0.85 * roof and model_p < 0.5 * roof
     # the layout file is the setup: 480 physical experts over 96 GPUs, five each, so no imbalance
     assert rep.DECODE.batch_per_gpu == 480 and rep.pool(rep.DECODE).imbalance == pytest.approx(1.0)
+
+
+def test_an_nvl72_rack_keeps_expert_parallelism_on_nvlink():
+    """GB200 NVL72: 72 GPUs in one NVLink domain, so EP72 with NVLink peers sends nothing over the NICs,
+    and the same pool on DGX H100 nodes (8-GPU domains) does; without two-batch overlap nothing is hidden."""
+    d = PoolLayout("decode", nodes=1, ep=72, redundant_experts=32, a2a="low_latency", nvlink_peers=True,
+                   two_batch_overlap=False, batch_per_gpu=128, context=2000)
+    rack = predict_cluster(ClusterLayout("deepseek-v3", "gb200-nvl72", decode=d)).pools["decode"]
+    assert rack.time["inter_s"] == 0.0 and rack.time["intra_s"] > 0 and rack.time["hidden_s"] == 0.0
+    h100 = predict_cluster(ClusterLayout("deepseek-v3", "dgx-h100", decode=replace(d, nodes=9))).pools["decode"]
+    assert h100.time["inter_s"] > 0
+    assert rack.step_s < h100.step_s
