@@ -38,6 +38,7 @@ from genz.runtime import load_runtime
 from genz.shapes import prefill
 from hwmodels.clusters import load_cluster
 from hwmodels.registry import load_device
+from validation.reproductions.common import describe_pool, format_rows
 from workloads import Precision, load_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,24 +92,8 @@ def rows() -> list[tuple[str, float | None, float, str]]:
     ]
 
 
-def format_rows(rs) -> str:
-    lines = [f"{'figure':46s} {'published':>10s} {'model':>10s} {'error':>8s}  note"]
-    for name, pub, model, note in rs:
-        err = f"{100 * (model - pub) / pub:+.1f}%" if pub else ""
-        fmt = (lambda v: f"{v:.3f}") if abs(model) < 10 else (lambda v: f"{v:,.0f}")
-        lines.append(f"{name:46s} {fmt(pub) if pub is not None else '':>10s} {fmt(model):>10s} {err:>8s}  {note}")
-    return "\n".join(lines)
-
-
 def breakdown() -> str:
-    out = []
-    for layout in (PREFILL, DECODE):
-        p = pool(layout)
-        t = p.time
-        out.append(f"{layout.role}: step {t['step_s'] * 1e3:.1f} ms = compute {t['compute_s'] * 1e3:.1f} + communication "
-                   f"{t['comm_s'] * 1e3:.1f} (NVLink {t['intra_s'] * 1e3:.1f}, network {t['inter_s'] * 1e3:.1f}) - hidden "
-                   f"{t['hidden_s'] * 1e3:.1f} ms; memory {p.fit_message()}")
-    return "\n".join(out)
+    return "\n".join(describe_pool(layout.role, pool(layout)) for layout in (PREFILL, DECODE))
 
 
 def main(argv=None) -> None:

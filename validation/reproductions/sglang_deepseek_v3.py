@@ -43,6 +43,7 @@ from genz.moe_cluster import ClusterLayout, PoolLayout, pool_memory, predict_clu
 from genz.moe_cluster.layout import OVERLAP_EFFICIENCY
 from hwmodels.clusters import load_cluster
 from hwmodels.registry import load_device
+from validation.reproductions.common import describe_pool, format_rows
 from workloads import Precision, load_model
 
 DATA = Path(__file__).resolve().parents[1] / "published" / "moe"
@@ -153,26 +154,8 @@ def rows() -> list[tuple[str, float | None, float, str]]:
     return out
 
 
-def format_rows(rs) -> str:
-    lines = [f"{'figure':48s} {'published':>11s} {'model':>11s} {'error':>8s}  note"]
-    for name, pub, model, note in rs:
-        err = f"{100 * (model - pub) / abs(pub):+.1f}%" if pub else ""
-        fmt = (lambda v: f"{v:,.3f}") if abs(pub or model) < 10 else (lambda v: f"{v:,.0f}")
-        lines.append(f"{name:48s} {fmt(pub) if pub is not None else '':>11s} {fmt(model):>11s} {err:>8s}  {note}")
-    return "\n".join(lines)
-
-
 def breakdown() -> str:
-    out = []
-    for pool in (PREFILL, DECODE):
-        p = run(pool)
-        t = p.time
-        out.append(f"{pool.role}: step {t['step_s'] * 1e3:.1f} ms = compute {t['compute_s'] * 1e3:.1f} + communication "
-                   f"{t['comm_s'] * 1e3:.1f} (NVLink {t['intra_s'] * 1e3:.1f}, network {t['inter_s'] * 1e3:.1f}) - hidden "
-                   f"{t['hidden_s'] * 1e3:.1f} ms; memory {p.fit_message()} (weights {p.memory['weights'] / 1e9:.1f}, "
-                   f"KV {p.memory['kv_cache'] / 1e9:.1f}, buffers {p.memory['buffers'] / 1e9:.2f} GB); imbalance "
-                   f"{p.imbalance:.3f}")
-    return "\n".join(out)
+    return "\n".join(describe_pool(layout.role, run(layout)) for layout in (PREFILL, DECODE))
 
 
 def main(argv=None) -> None:
