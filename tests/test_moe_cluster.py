@@ -316,3 +316,20 @@ def test_an_nvl72_rack_keeps_expert_parallelism_on_nvlink():
     h100 = predict_cluster(ClusterLayout("deepseek-v3", "dgx-h100", decode=replace(d, nodes=9))).pools["decode"]
     assert h100.time["inter_s"] > 0
     assert rack.step_s < h100.step_s
+
+
+def test_dp_gather_by_all_reduce_moves_twice_the_bytes_of_all_gather():
+    """SGLang's first DP attention handed tokens to tensor-sliced experts by all-reducing a zero-filled
+    global buffer (and all-reduced the MoE output); the all-gather / reduce-scatter pair moves half."""
+    base = PoolLayout("decode", nodes=2, ep=1, moe_tp=16, attention_tp=1, two_batch_overlap=False,
+                      batch_per_gpu=64, context=2000)
+    lay = ClusterLayout("deepseek-v3", "dgx-h100", decode=base)
+    ag = predict_cluster(lay).pools["decode"]
+    ar = predict_cluster(replace(lay, decode=replace(base, dp_gather="all_reduce"))).pools["decode"]
+    moe_layers = load_model("deepseek-v3").moe_layers
+    extra = ar.time["per_layer"]["dispatch_s"] + ar.time["per_layer"]["combine_s"] - (
+        ag.time["per_layer"]["dispatch_s"] + ag.time["per_layer"]["combine_s"])
+    assert ar.time["per_layer"]["dispatch_s"] == pytest.approx(2 * ag.time["per_layer"]["dispatch_s"], rel=1e-9)
+    assert ar.step_s - ag.step_s == pytest.approx(moe_layers * extra, rel=1e-9) and extra > 0
+    with pytest.raises(ValueError, match="decode.dp_gather"):
+        replace(base, dp_gather="broadcast")

@@ -17,7 +17,10 @@ Setups (validation/published/moe/sglang_deepseek_v3.json, deepseek_v3_deployment
   with a perfectly balanced model: the model should come out above them by about the imbalance the
   blog measured (4K: 59,337 with simulated perfect EPLB vs 50,302, x1.18).
 * TP16 baseline: 6 groups of 2 nodes, "TP size of 16 and DP attention" read as DP16 attention with
-  TP16 MoE (SGLang ``--tp 16 --enable-dp-attention``) and as plain TP16, no TBO, with the largest
+  TP16 MoE (SGLang ``--tp 16 --enable-dp-attention``; DP attention then handed tokens to the MoE by
+  all-reducing a zero-filled global buffer and all-reduced the MoE output, ``dp_gather: all_reduce``,
+  as ``sglang/srt/layers/dp_attention.py`` ``_dp_gather`` did before its all-gather mode) and as plain
+  TP16, no TBO, with the largest
   batch that fits in ``--mem-fraction-static 0.835`` of the GPU (the EP deployment's fraction; the
   baseline's is not published).
 * Ablations use the same model, changing one knob. The EPLB figure's setup and routing are not
@@ -140,7 +143,7 @@ def rows() -> list[tuple[str, float | None, float, str]]:
     # EP versus TP16 (memory-limited batch)
     for name, atp in (("DP attention + TP16 MoE", 1), ("plain TP16", 16)):
         tp = PoolLayout("decode", nodes=2, ep=1, moe_tp=16, attention_tp=atp, two_batch_overlap=False,
-                        batch_per_gpu=1, context=2000)
+                        batch_per_gpu=1, context=2000, dp_gather="all_reduce")
         b = max_batch(tp)
         ep_b = max_batch(DECODE)
         gain = tput(DECODE) / tput(replace(tp, batch_per_gpu=max(b, 1))) if b else float("inf")
