@@ -36,9 +36,10 @@ def weight_bytes_per_device(model: Model, precision: Precision, tp: int = 1, pp:
     dense_mlp = model.mlp_params() / tp * wb
     moe = 0.0
     if model.is_moe:
-        experts = model.experts * model.expert_params() / (ep if ep > 1 else tp) * wb
+        mean_experts = model.routed_experts_total() / model.moe_layers  # per MoE layer (a pyramid varies)
+        experts = mean_experts * model.expert_params() / (ep if ep > 1 else tp) * wb
         shared = model.mlp_params(model.shared_experts * model.expert_intermediate) / tp * wb if model.shared_experts else 0.0
-        moe = experts + shared + model.hidden * model.experts * 2.0
+        moe = experts + shared + model.hidden * mean_experts * 2.0
     layers_per_stage = np.ceil(model.layers / pp)
     frac_dense = model.dense_mlp_layers / model.layers
     per_stage = layers_per_stage * (per_layer_attn + frac_dense * dense_mlp + (1 - frac_dense) * moe)

@@ -157,6 +157,17 @@ def test_b200_dense_rates():
     assert g.peak("fp4") == pytest.approx(4 * g.peak("bf16"))
 
 
+def test_gb200_is_the_nvl72_rack_divided_by_72():
+    g = load_gpu("gb200")
+    # GB200 NVL72 datasheet, per rack with sparsity: FP8 720 PFLOPS, BF16 360, FP4 1,440; 13.4 TB HBM at 576 TB/s
+    assert g.peak("fp8") == pytest.approx(720e15 / 72 / 2)
+    assert g.peak("bf16") == pytest.approx(360e15 / 72 / 2)
+    assert g.peak("fp4") == pytest.approx(1440e15 / 72 / 2)
+    assert g.memory_bytes == pytest.approx(13.4e12 / 72, rel=0.001)
+    assert g.memory_bandwidth == pytest.approx(576e12 / 72)
+    assert g.peak("bf16") > load_gpu("b200").peak("bf16")  # the same GPU at 1,200 W instead of 1,000 W
+
+
 def test_a100_rates_follow_from_sms_and_clock():
     g = load_gpu("a100-40gb")
     # 108 SMs x 4 tensor cores x 256 FMA x 2 FLOP x 1.41 GHz = 312 TFLOP/s.

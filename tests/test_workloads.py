@@ -8,7 +8,9 @@ from workloads import Model, Precision, list_models, load_model
 
 PRESETS = ["llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b", "llama-3-70b", "llama-3.1-405b",
            "llama-3.2-1b", "llama-3.2-3b", "mistral-7b", "mixtral-8x7b", "mixtral-8x22b", "qwen2.5-7b",
-           "qwen2.5-72b", "deepseek-v3", "opt-6.7b", "opt-66b", "gpt3-175b", "bitnet-b1.58-3b"]
+           "qwen2.5-72b", "deepseek-v3", "opt-6.7b", "opt-66b", "gpt3-175b", "bitnet-b1.58-3b", "kimi-k2",
+           "ds-moe-350m-128", "ds-moe-1.3b-128", "ds-prmoe-350m-32-64", "ds-prmoe-1.3b-64-128", "ds-mos-350m",
+           "ds-mos-1.3b"]
 
 
 def test_every_named_preset_ships_and_loads():
@@ -45,6 +47,63 @@ def test_moe_active_parameters():
     assert 12.5e9 < m.active_params() < 13.2e9  # Mistral quotes 12.9B active
     d = load_model("deepseek-v3")
     assert 36e9 < d.active_params() < 39e9  # DeepSeek quotes 37B activated
+
+
+def test_kimi_k2_hand_count():
+    # Kimi K2: DeepSeek-V3's architecture with 64 heads, 384 routed experts, one dense layer.
+    m = load_model("kimi-k2")
+    h, heads = 7168, 64
+    attn = (h * 1536 + 1536 + 1536 * heads * 192          # q_a (+ its norm), q_b
+            + h * (512 + 64) + 512 + 512 * heads * 256     # kv_a (+ its norm), kv_b
+            + heads * 128 * h)                              # o
+    expert = 3 * h * 2048
+    moe = 385 * expert + h * 384                            # 384 routed + 1 shared, router
+    layer_norms = 2 * h
+    total = 61 * (attn + layer_norms) + 3 * h * 18432 + 60 * moe + 2 * 163840 * h + h
+    assert m.params() == total
+    assert abs(m.params() / 1.0e12 - 1) < 0.03  # "1 trillion total parameters"
+    assert 32e9 < m.active_params() < 33.5e9  # "32 billion activated"
+
+
+@pytest.mark.parametrize("name,published", [
+    ("ds-moe-350m-128", 13e9), ("ds-moe-1.3b-128", 52e9),            # DeepSpeed-MoE Table 2
+    ("ds-prmoe-350m-32-64", 4e9), ("ds-prmoe-1.3b-64-128", 31e9),    # Table 4 (PR-MoE)
+    ("ds-mos-350m", 3.5e9), ("ds-mos-1.3b", 27e9)])                 # Table 5 (PR-MoE + MoS)
+def test_deepspeed_moe_variants_match_the_paper_sizes(name, published):
+    # the paper rounds to two digits (13B, 3.5B): within 3 %
+    assert abs(load_model(name).params() / published - 1) < 0.03
+
+
+def test_deepspeed_moe_hand_count_and_layer_rule():
+    # 1.3B+MoE-128: 24 GPT-2 layers of hidden 2048, 128 top-1 experts on layers 2, 4, ..., 24
+    m = load_model("ds-moe-1.3b-128")
+    h, v = 2048, 50257
+    attn = 4 * h * h + 4 * h          # qkv and o with biases
+    mlp = 8 * h * h + 4 * h + h       # fc1, fc2 with biases
+    norms = 2 * 2 * h                 # two LayerNorms (weight and bias)
+    total = 24 * (attn + norms) + 12 * mlp + 12 * 128 * (mlp + h) + 2 * h + v * h + 2048 * h
+    assert (m.moe_layers, m.params()) == (12, total)
+    # PR-MoE: the pyramid's last two layers have twice the experts; the residual MLP is one per MoE layer
+    pr = load_model("ds-prmoe-1.3b-64-128")
+    assert pr.experts_per_moe_layer() == (64,) * 10 + (128,) * 2 and pr.routed_experts_total() == 896
+    assert pr.params() - m.params() == (896 - 1536) * (mlp + h) + 12 * mlp
+    # a token uses one routed expert and the residual MLP in every MoE layer
+    assert pr.active_params() == pr.params() - (896 - 12) * mlp
+    # Mixture-of-Students: 21 layers, so Megatron-DeepSpeed's rule gives MoE layers 2, 4, ..., 20
+    assert load_model("ds-mos-1.3b").moe_layers == 10
+
+
+def test_moe_layer_experts_must_match_the_moe_layers():
+    base = {"model_type": "gpt2", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 4,
+            "num_experts": 8, "num_experts_per_tok": 1, "expert_interval": 2}
+    assert Model.from_config({**base, "moe_layer_experts": [8, 16]}).routed_experts_total() == 24
+    with pytest.raises(ValueError, match="moe_layer_experts"):
+        Model.from_config({**base, "moe_layer_experts": [8, 16, 16]})
+    with pytest.raises(ValueError, match="moe_layer_experts"):
+        Model.from_config({**base, "moe_layer_experts": [8, "16"]})
+    with pytest.raises(ValueError, match="moe_layer_freq"):
+        Model.from_config({**{k: v for k, v in base.items() if k != "expert_interval"},
+                           "first_k_dense_replace": 3, "moe_layer_freq": 4})
 
 
 def test_kv_elements_per_token():

@@ -26,8 +26,15 @@ class Model:
     """A decoder-only transformer architecture (counts, not weights).
 
     MoE fields are zero for dense models; MLA fields are zero for ordinary multi-head attention.
-    ``dense_layers`` is the number of leading layers with a dense MLP in an MoE model
-    (DeepSeek's ``first_k_dense_replace``).
+    ``dense_layers`` is the number of layers with a dense MLP in an MoE model (DeepSeek's
+    ``first_k_dense_replace``, plus the layers ``moe_layer_freq`` skips); only the counts matter to
+    the costs, not where the layers sit.
+
+    ``moe_layer_experts`` (optional) gives each MoE layer its own number of routed experts, as
+    DeepSpeed-MoE's pyramid (PR-MoE) has more experts in its last layers; parameter counts and weight
+    memory use it exactly. Assumption: the step costs treat every MoE layer as having ``experts``
+    experts; with top-1 or top-k routing a token's FLOPs and all-to-all traffic do not depend on the
+    expert count, only which weights a small batch touches does.
     """
 
     name: str
@@ -52,6 +59,7 @@ class Model:
     expert_intermediate: int = 0
     shared_experts: int = 0
     dense_layers: int = 0
+    moe_layer_experts: tuple[int, ...] = ()
     # multi-head latent attention (DeepSeek-V2/V3)
     q_lora_rank: int = 0
     kv_lora_rank: int = 0
@@ -132,10 +140,18 @@ class Model:
         return self.mlp_params(self.expert_intermediate)
 
     def moe_block_params(self) -> int:
-        """Weights of one MoE MLP: router, routed experts and shared experts."""
+        """Weights of one MoE MLP of ``experts`` experts: router, routed experts and shared experts."""
         router = self.hidden * self.experts
         shared = self.mlp_params(self.shared_experts * self.expert_intermediate) if self.shared_experts else 0
         return router + self.experts * self.expert_params() + shared
+
+    def experts_per_moe_layer(self) -> tuple[int, ...]:
+        """Routed experts of each MoE layer (``moe_layer_experts``, else ``experts`` in every one)."""
+        return self.moe_layer_experts or (self.experts,) * self.moe_layers
+
+    def routed_experts_total(self) -> int:
+        """Routed experts summed over the MoE layers (what their weights scale with)."""
+        return sum(self.experts_per_moe_layer())
 
     def norm_params_per_layer(self) -> int:
         """Two norms per layer (MLA's latent norms are counted in :meth:`attention_params`)."""
@@ -153,7 +169,9 @@ class Model:
         per_layer_common = self.attention_params() + self.norm_params_per_layer()
         p = self.layers * per_layer_common
         p += self.dense_mlp_layers * self.mlp_params()
-        p += self.moe_layers * self.moe_block_params()
+        if self.is_moe:
+            shared = self.mlp_params(self.shared_experts * self.expert_intermediate) if self.shared_experts else 0
+            p += self.routed_experts_total() * (self.expert_params() + self.hidden) + self.moe_layers * shared
         p += self.hidden * (2 if self.norm == "layernorm" else 1)  # final norm
         return p + self.embedding_params()
 
@@ -161,7 +179,7 @@ class Model:
         """Parameters used by one token (top-k routed experts plus shared ones)."""
         if not self.is_moe:
             return self.params()
-        inactive = self.moe_layers * (self.experts - self.top_k) * self.expert_params()
+        inactive = (self.routed_experts_total() - self.moe_layers * self.top_k) * self.expert_params()
         return self.params() - inactive
 
     # ------------------------------------------------------------------ construction
@@ -242,12 +260,28 @@ class Model:
         moe_keys = ("num_local_experts", "n_routed_experts", "num_experts")
         if get(*moe_keys) not in (None, 0):
             experts = num(*moe_keys, hi=_MAX_EXPERTS)
+            first_dense = num("first_k_dense_replace", default=0, lo=0, hi=layers - 1)
+            freq = num("moe_layer_freq", default=1, hi=layers)
+            if get("expert_interval") is not None:  # Megatron-DeepSpeed: 1-based layer n has experts when n % interval == 0
+                moe_count = layers // num("expert_interval", hi=layers)
+            else:  # DeepSeek: layer i has experts when i >= first_k_dense_replace and i % moe_layer_freq == 0
+                moe_count = sum(1 for i in range(first_dense, layers) if i % freq == 0)
+            if moe_count == 0:
+                raise ValueError(f"{where}: first_k_dense_replace ({first_dense}) and moe_layer_freq ({freq}) "
+                                 f"leave no MoE layer among the {layers} layers")
+            per_layer = get("moe_layer_experts", default=None)
+            if per_layer is not None:
+                if not isinstance(per_layer, list) or len(per_layer) != moe_count or any(
+                        isinstance(e, bool) or not isinstance(e, int) or not 1 <= e <= _MAX_EXPERTS for e in per_layer):
+                    raise ValueError(f"{where}: moe_layer_experts must list a positive integer for each of the "
+                                     f"{moe_count} MoE layers, got {per_layer!r}")
             kw.update(
                 experts=experts,
                 top_k=num("num_experts_per_tok", "moe_top_k", default=2, hi=experts),
                 expert_intermediate=num("moe_intermediate_size", default=intermediate),
                 shared_experts=num("n_shared_experts", default=0, lo=0, hi=experts),
-                dense_layers=num("first_k_dense_replace", default=0, lo=0, hi=layers - 1),
+                dense_layers=layers - moe_count,
+                moe_layer_experts=tuple(per_layer or ()),
             )
         if get("kv_lora_rank") not in (None, 0):
             kw.update(
@@ -283,7 +317,11 @@ class Model:
             if self.dense_layers >= self.layers:
                 raise ValueError(f"{w}: dense_layers ({self.dense_layers}) must be below layers ({self.layers}) "
                                  "in an MoE model")
-        elif self.top_k or self.shared_experts or self.dense_layers or self.expert_intermediate:
+            if self.moe_layer_experts and (len(self.moe_layer_experts) != self.moe_layers
+                                           or min(self.moe_layer_experts) < self.top_k):
+                raise ValueError(f"{w}: moe_layer_experts needs one count >= top_k ({self.top_k}) for each of the "
+                                 f"{self.moe_layers} MoE layers, got {self.moe_layer_experts}")
+        elif self.top_k or self.shared_experts or self.dense_layers or self.expert_intermediate or self.moe_layer_experts:
             raise ValueError(f"{w}: top_k/shared_experts/dense_layers/expert_intermediate given without experts")
         if self.is_mla and min(self.qk_rope_head_dim, self.qk_nope_head_dim, self.v_head_dim) <= 0:
             raise ValueError(f"{w}: MLA (kv_lora_rank > 0) needs qk_rope_head_dim, qk_nope_head_dim and v_head_dim > 0")

@@ -7,7 +7,7 @@ experts run like attention (DP, or TP over the same group). Routed experts run e
 over ``ep`` GPUs (``ep > 1``; ``redundant_experts`` extra slots, placed from routing statistics when
 ``eplb``) or tensor-sliced ``moe_tp`` ways (``ep == 1``; with ``attention_tp == 1`` each MoE layer
 all-gathers the tokens of the ``moe_tp`` attention replicas and reduce-scatters the result, SGLang's
-TP MoE with DP attention). ``a2a`` picks the all-to-all (:mod:`genz.moe_cluster.comm`).
+TP MoE with DP attention; ``dp_gather`` says by which collectives). ``a2a`` picks the all-to-all (:mod:`genz.moe_cluster.comm`).
 ``batch_per_gpu`` is tokens per GPU per prefill step (prompts of ``context`` tokens) or requests per
 GPU in a decode step (KV length ``context``). ``two_batch_overlap`` splits a step into two
 micro-batches whose compute and communication overlap, hiding ``overlap_efficiency`` of the shorter
@@ -33,6 +33,11 @@ from genz.moe_cluster.comm import A2A_MODES
 from workloads import Model
 
 ROLES = ("prefill", "decode")
+#: How DP attention hands its tokens to tensor-sliced experts (``ep == 1``): ``all_gather`` (SGLang
+#: since mid-2025: all-gather in, reduce-scatter out) or ``all_reduce`` (SGLang's first DP attention,
+#: to about June 2025: each rank zero-fills the global buffer, copies its tokens into its slot and
+#: all-reduces it; the MoE output is all-reduced before each rank takes its slice: twice the bytes).
+DP_GATHER_MODES = ("all_gather", "all_reduce")
 #: Share of the shorter of two concurrent stages (one micro-batch's compute, the other's
 #: communication) that two-batch overlap hides; the rest runs as if in series (1: perfect overlap).
 #: Calibrated, not sourced: the one value for which the model gives SGLang's decode TBO gain of
@@ -61,6 +66,7 @@ class PoolLayout:
     comm_sms: int = 20
     nvlink_peers: bool = False
     overlap_efficiency: float = OVERLAP_EFFICIENCY
+    dp_gather: str = "all_gather"
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -74,6 +80,8 @@ class PoolLayout:
         for name in ("eplb", "two_batch_overlap", "nvlink_peers"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{self.role}.{name}: must be true or false, got {getattr(self, name)!r}")
+        if self.dp_gather not in DP_GATHER_MODES:
+            raise ValueError(f"{self.role}.dp_gather: must be one of {', '.join(DP_GATHER_MODES)}, got {self.dp_gather!r}")
         eta = self.overlap_efficiency
         if isinstance(eta, bool) or not isinstance(eta, int | float) or not 0.0 <= eta <= 1.0:
             raise ValueError(f"{self.role}.overlap_efficiency: must be a number from 0 (no overlap) to 1 (perfect), "

@@ -57,9 +57,10 @@ def weight_bytes(model: Model, precision: Precision, pool: PoolLayout, ep: int) 
     if model.is_moe:
         shared = model.mlp_params(model.shared_experts * model.expert_intermediate) if model.shared_experts else 0
         out["shared_experts"] = Lm * shared / atp * wb
-        per_gpu = (model.experts + pool.redundant_experts) / ep if ep > 1 else model.experts / pool.moe_tp
-        out["routed_experts"] = Lm * per_gpu * model.expert_params() * wb
-        out["router"] = Lm * model.hidden * model.experts * 2.0
+        total = model.routed_experts_total()  # over all MoE layers (a pyramid has more in its last ones)
+        slots = (total + Lm * pool.redundant_experts) / ep if ep > 1 else total / pool.moe_tp
+        out["routed_experts"] = slots * model.expert_params() * wb
+        out["router"] = model.hidden * total * 2.0
     return out
 
 

@@ -123,9 +123,10 @@ def pool_step(model: Model, precision: Precision, pool: PoolLayout, cluster: Clu
             act = per_mb * pool.moe_tp * model.hidden * 2.0
             if pool.moe_tp == atp:  # plain TP: one all-reduce after the MoE block
                 c = all_reduce(tokens_group * model.hidden * 2.0, atp, cluster)
-            else:  # DP attention: gather the replicas' tokens, reduce-scatter the outputs
-                d = all_gather(act, pool.moe_tp // atp, cluster)
-                c = all_gather(act, pool.moe_tp // atp, cluster)
+            else:  # DP attention: gather the replicas' tokens, reduce-scatter the outputs (or all-reduce both)
+                coll = all_reduce if pool.dp_gather == "all_reduce" else all_gather
+                d = coll(act, pool.moe_tp // atp, cluster)
+                c = coll(act, pool.moe_tp // atp, cluster)
         moe = _group_time(device, tb, _MOE, graphs) / Lm
     if mb == 2:
         f = device.spec.sm_count / (device.spec.sm_count - pool.comm_sms) if pool.a2a == "normal" and ep > 1 else 1.0

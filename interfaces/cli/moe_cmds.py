@@ -30,8 +30,11 @@ def predict_layout(path: str, model: str | None, as_json: bool, profile: str = "
     for role, p in r.pools.items():
         t = p.time
         unit = "input" if role == "prefill" else "output"
-        click.echo(f"\n{role} pool: {p.nodes} nodes, {p.gpus} GPUs, EP {p.ep}, expert imbalance {p.imbalance:.3f}")
-        click.echo(f"  throughput      {p.tokens_per_s_per_node:,.0f} {unit} tokens/s per node (step {_ms(p.step_s)})")
+        nodes = f"{p.nodes} node{'s' if p.nodes != 1 else ''}"
+        click.echo(f"\n{role} pool: {nodes}, {p.gpus} GPUs, EP {p.ep}, expert imbalance {p.imbalance:.3f}")
+        per_gpu = p.tokens_per_s_per_node * p.nodes / p.gpus
+        click.echo(f"  throughput      {p.tokens_per_s_per_node:,.0f} {unit} tokens/s per node, {per_gpu:,.0f} per GPU "
+                   f"(step {_ms(p.step_s)})")
         m = p.memory
         click.echo(f"  memory per GPU  {p.fit_message()}: weights {m['weights'] / 1e9:.1f}, KV cache "
                    f"{m['kv_cache'] / 1e9:.1f}, activations {m['activations'] / 1e9:.1f}, all-to-all buffers "

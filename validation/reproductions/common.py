@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["SharedStepCache", "max_rate", "RateSearch"]
+__all__ = ["SharedStepCache", "max_rate", "RateSearch", "format_rows", "describe_pool"]
 
 
 class SharedStepCache:
@@ -102,3 +102,23 @@ def max_rate(passes: Callable[[float], tuple[bool, str]], guess: float, rel_tol:
         else:
             hi, reason = r, why
     return RateSearch(lo, hi, reason, probes)
+
+
+def format_rows(rows, width: int = 48) -> str:
+    """A table of ``(figure, published, model, note)`` rows with the model's error against the
+    published value (blank where nothing was published)."""
+    lines = [f"{'figure':{width}s} {'published':>11s} {'model':>11s} {'error':>8s}  note"]
+    for name, pub, model, note in rows:
+        err = f"{100 * (model - pub) / abs(pub):+.1f}%" if pub else ""
+        fmt = (lambda v: f"{v:,.3f}") if abs(pub or model) < 10 else (lambda v: f"{v:,.0f}")
+        lines.append(f"{name:{width}s} {fmt(pub) if pub is not None else '':>11s} {fmt(model):>11s} {err:>8s}  {note}")
+    return "\n".join(lines)
+
+
+def describe_pool(role: str, p) -> str:
+    """One line on a predicted MoE-cluster pool: where its step goes, its memory and its imbalance."""
+    t, m = p.time, p.memory
+    return (f"{role}: step {t['step_s'] * 1e3:.1f} ms = compute {t['compute_s'] * 1e3:.1f} + communication "
+            f"{t['comm_s'] * 1e3:.1f} (NVLink {t['intra_s'] * 1e3:.1f}, network {t['inter_s'] * 1e3:.1f}) - hidden "
+            f"{t['hidden_s'] * 1e3:.1f} ms; memory {p.fit_message()} (weights {m['weights'] / 1e9:.1f}, "
+            f"KV {m['kv_cache'] / 1e9:.1f}, buffers {m['buffers'] / 1e9:.2f} GB); imbalance {p.imbalance:.3f}")

@@ -1,5 +1,6 @@
 """DeepSpeed-MoE (Rajbhandari et al., ICML 2022, arXiv 2201.05596): its trillion-parameter MoE
-served under 25 ms per token on 256 A100 GPUs, and the fewest GPUs that hold 8B+MoE-128, against
+served under 25 ms per token on 256 A100 GPUs, and the fewest GPUs that hold 8B+MoE-128 as a standard
+MoE and as PR-MoE + MoS, against
 :mod:`genz.moe_cluster`.
 
     python -m validation.reproductions.deepspeed_moe
@@ -31,20 +32,34 @@ from pathlib import Path
 from genz.moe_cluster import ClusterLayout, PoolLayout, pool_memory, predict_cluster
 from hwmodels.clusters import load_cluster
 from hwmodels.registry import load_device
-from workloads import Model, Precision
+from workloads import Model, Precision, load_model
 
 DATA = Path(__file__).resolve().parents[1] / "published" / "moe" / "deepspeed_moe.json"
 
 
-def gpt_moe(name: str, layers: int, hidden: int, experts: int = 128, slices: int = 1) -> Model:
-    """A DeepSpeed-MoE model: experts on every other layer (counted as ``layers / 2`` dense layers,
-    whose order does not change the cost); ``slices`` > 1 splits each expert into that many
-    half-width experts a token visits together (expert slicing)."""
+def gpt_moe(name: str, layers: int, hidden: int, experts: int = 128, slices: int = 1,
+            per_layer: tuple[int, ...] = (), residual: bool = False) -> Model:
+    """A DeepSpeed-MoE model: experts on every other layer (Megatron-DeepSpeed's rule, ``layers // 2``
+    MoE layers; their order does not change the cost); ``slices`` > 1 splits each expert into that
+    many half-width experts a token visits together (expert slicing); ``per_layer`` gives each MoE
+    layer its expert count (PR-MoE's pyramid) and ``residual`` adds PR-MoE's fixed MLP (one shared
+    expert)."""
+    moe = layers // 2
     return Model(name=name, hidden=hidden, intermediate=4 * hidden, layers=layers, heads=hidden // 128,
                  kv_heads=hidden // 128, head_dim=128, vocab=50257, tied_embeddings=True, gated_mlp=False,
                  activation="gelu", norm="layernorm", linear_bias=True, learned_positions=2048, max_position=2048,
                  experts=experts * slices, top_k=slices, expert_intermediate=4 * hidden // slices,
-                 dense_layers=layers // 2, source="arXiv 2201.05596 Table 6; MSR blog 2022-01-19 Table 3")
+                 shared_experts=slices if residual else 0, dense_layers=layers - moe,
+                 moe_layer_experts=tuple(e * slices for e in per_layer),
+                 source="arXiv 2201.05596 Table 6; MSR blog 2022-01-19 Table 3")
+
+
+def pr_moe_mos_8b() -> Model:
+    """8B+MoE-128 made PR-MoE + MoS by the paper's recipe (assumption: its configuration is not
+    published): the 1.3B model's pyramid (half the experts, 64, in all but the last two MoE layers,
+    which keep 128) with the residual MLP, and the student 12.5 % shallower (40 to 35 layers, 17 MoE
+    layers), as the 1.3B and 350M students are (24 to 21)."""
+    return gpt_moe("8B+PR-MoE-64/128+MoS", 35, 4096, 64, per_layer=(64,) * 15 + (128,) * 2, residual=True)
 
 
 def latency(model: Model, gpus: int = 256, a2a: str = "coordinated") -> dict:
@@ -88,6 +103,15 @@ def rows() -> list[tuple[str, float, float, str]]:
     m8 = gpt_moe("8B+MoE-128", 40, 4096)
     out.append(("fewest A100-40GB for 8B+MoE-128 standard (32)", pub["fig12_min_gpus"]["value"]["standard_moe"],
                 min_gpus(m8, 4), "FP16 weights, TS 4, EP over all GPUs"))
+    data = json.loads(DATA.read_text())
+    sizes = {n: load_model(n).params() for n in ("ds-moe-350m-128", "ds-mos-350m", "ds-moe-1.3b-128", "ds-mos-1.3b")}
+    out.append(("size reduction, PR-MoE+MoS vs standard (up to 3.7x)", data["models"]["size_reduction"]["value"],
+                max(sizes["ds-moe-350m-128"] / sizes["ds-mos-350m"], sizes["ds-moe-1.3b-128"] / sizes["ds-mos-1.3b"]),
+                f"presets: 350M {sizes['ds-moe-350m-128'] / sizes['ds-mos-350m']:.2f}x, "
+                f"1.3B {sizes['ds-moe-1.3b-128'] / sizes['ds-mos-1.3b']:.2f}x"))
+    mos = pr_moe_mos_8b()
+    out.append(("fewest A100-40GB for 8B PR-MoE+MoS (16)", pub["fig12_min_gpus"]["value"]["pr_moe_mos"],
+                min_gpus(mos, 4), f"{mos.params() / 1e9:.0f}B vs {m8.params() / 1e9:.0f}B; recipe assumed"))
     return out
 
 

@@ -17,7 +17,10 @@ Setups (validation/published/moe/sglang_deepseek_v3.json, deepseek_v3_deployment
   with a perfectly balanced model: the model should come out above them by about the imbalance the
   blog measured (4K: 59,337 with simulated perfect EPLB vs 50,302, x1.18).
 * TP16 baseline: 6 groups of 2 nodes, "TP size of 16 and DP attention" read as DP16 attention with
-  TP16 MoE (SGLang ``--tp 16 --enable-dp-attention``) and as plain TP16, no TBO, with the largest
+  TP16 MoE (SGLang ``--tp 16 --enable-dp-attention``; DP attention then handed tokens to the MoE by
+  all-reducing a zero-filled global buffer and all-reduced the MoE output, ``dp_gather: all_reduce``,
+  as ``sglang/srt/layers/dp_attention.py`` ``_dp_gather`` did before its all-gather mode) and as plain
+  TP16, no TBO, with the largest
   batch that fits in ``--mem-fraction-static 0.835`` of the GPU (the EP deployment's fraction; the
   baseline's is not published).
 * Ablations use the same model, changing one knob. The EPLB figure's setup and routing are not
@@ -43,6 +46,7 @@ from genz.moe_cluster import ClusterLayout, PoolLayout, pool_memory, predict_clu
 from genz.moe_cluster.layout import OVERLAP_EFFICIENCY
 from hwmodels.clusters import load_cluster
 from hwmodels.registry import load_device
+from validation.reproductions.common import describe_pool, format_rows
 from workloads import Precision, load_model
 
 DATA = Path(__file__).resolve().parents[1] / "published" / "moe"
@@ -139,7 +143,7 @@ def rows() -> list[tuple[str, float | None, float, str]]:
     # EP versus TP16 (memory-limited batch)
     for name, atp in (("DP attention + TP16 MoE", 1), ("plain TP16", 16)):
         tp = PoolLayout("decode", nodes=2, ep=1, moe_tp=16, attention_tp=atp, two_batch_overlap=False,
-                        batch_per_gpu=1, context=2000)
+                        batch_per_gpu=1, context=2000, dp_gather="all_reduce")
         b = max_batch(tp)
         ep_b = max_batch(DECODE)
         gain = tput(DECODE) / tput(replace(tp, batch_per_gpu=max(b, 1))) if b else float("inf")
@@ -153,26 +157,8 @@ def rows() -> list[tuple[str, float | None, float, str]]:
     return out
 
 
-def format_rows(rs) -> str:
-    lines = [f"{'figure':48s} {'published':>11s} {'model':>11s} {'error':>8s}  note"]
-    for name, pub, model, note in rs:
-        err = f"{100 * (model - pub) / abs(pub):+.1f}%" if pub else ""
-        fmt = (lambda v: f"{v:,.3f}") if abs(pub or model) < 10 else (lambda v: f"{v:,.0f}")
-        lines.append(f"{name:48s} {fmt(pub) if pub is not None else '':>11s} {fmt(model):>11s} {err:>8s}  {note}")
-    return "\n".join(lines)
-
-
 def breakdown() -> str:
-    out = []
-    for pool in (PREFILL, DECODE):
-        p = run(pool)
-        t = p.time
-        out.append(f"{pool.role}: step {t['step_s'] * 1e3:.1f} ms = compute {t['compute_s'] * 1e3:.1f} + communication "
-                   f"{t['comm_s'] * 1e3:.1f} (NVLink {t['intra_s'] * 1e3:.1f}, network {t['inter_s'] * 1e3:.1f}) - hidden "
-                   f"{t['hidden_s'] * 1e3:.1f} ms; memory {p.fit_message()} (weights {p.memory['weights'] / 1e9:.1f}, "
-                   f"KV {p.memory['kv_cache'] / 1e9:.1f}, buffers {p.memory['buffers'] / 1e9:.2f} GB); imbalance "
-                   f"{p.imbalance:.3f}")
-    return "\n".join(out)
+    return "\n".join(describe_pool(layout.role, run(layout)) for layout in (PREFILL, DECODE))
 
 
 def main(argv=None) -> None:
