@@ -87,7 +87,8 @@ def min_gpus(model: Model, tp: int) -> int:
 
 
 def rows() -> list[tuple[str, float, float, str]]:
-    pub = json.loads(DATA.read_text())["figures"]
+    data = json.loads(DATA.read_text())
+    pub = data["figures"]
     out = []
     for name, layers in (("24B+MoE-128 (1.05T)", 30), ("47B+MoE-128 (2.0T)", 58)):
         m = gpt_moe(name, layers, 8192, slices=2)
@@ -103,7 +104,6 @@ def rows() -> list[tuple[str, float, float, str]]:
     m8 = gpt_moe("8B+MoE-128", 40, 4096)
     out.append(("fewest A100-40GB for 8B+MoE-128 standard (32)", pub["fig12_min_gpus"]["value"]["standard_moe"],
                 min_gpus(m8, 4), "FP16 weights, TS 4, EP over all GPUs"))
-    data = json.loads(DATA.read_text())
     sizes = {n: load_model(n).params() for n in ("ds-moe-350m-128", "ds-mos-350m", "ds-moe-1.3b-128", "ds-mos-1.3b")}
     out.append(("size reduction, PR-MoE+MoS vs standard (up to 3.7x)", data["models"]["size_reduction"]["value"],
                 max(sizes["ds-moe-350m-128"] / sizes["ds-mos-350m"], sizes["ds-moe-1.3b-128"] / sizes["ds-mos-1.3b"]),

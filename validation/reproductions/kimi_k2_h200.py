@@ -82,9 +82,11 @@ def rows() -> list[tuple[str, float | None, float, str]]:
     cost = gpus * GPU_HOUR_USD / (dec_gpu * DECODE.nodes * gpn * 3600) * 1e6
     return [
         ("decode, output tok/s per GPU (384k / 96)", pub["k2_decode_per_gpu"], dec_gpu,
-         f"step {d.step_s * 1e3:.0f} ms at 480 req/GPU; {d.fit_message()}"),
-        ("decode, cluster output tok/s", pub["k2_decode_cluster"], dec_gpu * DECODE.nodes * gpn, "12 decode nodes"),
-        ("cost per 1M output tokens, USD ($2.3/GPU-h)", pub["k2_cost_per_million_output"], cost, "128 GPUs over the decode throughput"),
+         f"step {d.step_s * 1e3:.0f} ms at {DECODE.batch_per_gpu} req/GPU; {d.fit_message()}"),
+        ("decode, cluster output tok/s", pub["k2_decode_cluster"], dec_gpu * DECODE.nodes * gpn,
+         f"{DECODE.nodes} decode nodes"),
+        ("cost per 1M output tokens, USD ($2.3/GPU-h)", pub["k2_cost_per_million_output"], cost,
+         f"{gpus} GPUs over the decode throughput"),
         ("prefill, input tok/s per GPU (896k / 32)", pub["k2_prefill_per_gpu"], pre_gpu,
          "not comparable: see the FP8 roofline row"),
         ("prefill FP8 roofline, tok/s per GPU (bound)", None, prefill_roofline_per_gpu(),
