@@ -38,7 +38,7 @@ def weight_bytes_per_device(model: Model, precision: Precision, tp: int = 1, pp:
     if model.is_moe:
         mean_experts = model.routed_experts_total() / model.moe_layers  # per MoE layer (a pyramid varies)
         experts = mean_experts * model.expert_params() / (ep if ep > 1 else tp) * wb
-        shared = model.mlp_params(model.shared_experts * model.expert_intermediate) / tp * wb if model.shared_experts else 0.0
+        shared = model.shared_expert_params() / tp * wb
         moe = experts + shared + model.hidden * mean_experts * 2.0
     layers_per_stage = np.ceil(model.layers / pp)
     frac_dense = model.dense_mlp_layers / model.layers

@@ -139,11 +139,9 @@ class Model:
         """Weights of one routed expert."""
         return self.mlp_params(self.expert_intermediate)
 
-    def moe_block_params(self) -> int:
-        """Weights of one MoE MLP of ``experts`` experts: router, routed experts and shared experts."""
-        router = self.hidden * self.experts
-        shared = self.mlp_params(self.shared_experts * self.expert_intermediate) if self.shared_experts else 0
-        return router + self.experts * self.expert_params() + shared
+    def shared_expert_params(self) -> int:
+        """Weights of one MoE layer's shared experts (one MLP of their summed width; 0 if none)."""
+        return self.mlp_params(self.shared_experts * self.expert_intermediate) if self.shared_experts else 0
 
     def experts_per_moe_layer(self) -> tuple[int, ...]:
         """Routed experts of each MoE layer (``moe_layer_experts``, else ``experts`` in every one)."""
@@ -170,8 +168,8 @@ class Model:
         p = self.layers * per_layer_common
         p += self.dense_mlp_layers * self.mlp_params()
         if self.is_moe:
-            shared = self.mlp_params(self.shared_experts * self.expert_intermediate) if self.shared_experts else 0
-            p += self.routed_experts_total() * (self.expert_params() + self.hidden) + self.moe_layers * shared
+            # routed experts with their router rows, and the shared experts of every MoE layer
+            p += self.routed_experts_total() * (self.expert_params() + self.hidden) + self.moe_layers * self.shared_expert_params()
         p += self.hidden * (2 if self.norm == "layernorm" else 1)  # final norm
         return p + self.embedding_params()
 

@@ -55,8 +55,7 @@ def weight_bytes(model: Model, precision: Precision, pool: PoolLayout, ep: int) 
         "lm_head": 0.0 if model.tied_embeddings else model.vocab * model.hidden * 2.0 / atp,
     }
     if model.is_moe:
-        shared = model.mlp_params(model.shared_experts * model.expert_intermediate) if model.shared_experts else 0
-        out["shared_experts"] = Lm * shared / atp * wb
+        out["shared_experts"] = Lm * model.shared_expert_params() / atp * wb
         total = model.routed_experts_total()  # over all MoE layers (a pyramid has more in its last ones)
         slots = (total + Lm * pool.redundant_experts) / ep if ep > 1 else total / pool.moe_tp
         out["routed_experts"] = slots * model.expert_params() * wb
